@@ -1,0 +1,147 @@
+"""Operator-managed EC2 capacity: one launch template, Auto Scaling group and capacity provider per capacity spec.
+
+Everything is named ``odm-<hash of the capacity spec>``, so jobs with the same needs share one provider and the
+operator can tell its own resources from everything else in the account (it also tags them). The group starts at
+zero and ECS managed scaling grows it when tasks wait in PROVISIONING.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import TYPE_CHECKING, Any
+
+from .. import contract
+from ..api.types import ODMJobSpec
+from ..settings import Settings
+
+if TYPE_CHECKING:
+    from .desired import DesiredCapacity, TaskSize
+
+AMI_PARAMETERS = {
+    ("x86_64", False): "/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id",
+    ("arm64", False): "/aws/service/ecs/optimized-ami/amazon-linux-2023/arm64/recommended/image_id",
+    ("x86_64", True): "/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/recommended/image_id",
+}
+# ECS managed scaling: keep the group exactly as large as the tasks need (100 = no spare instances).
+TARGET_CAPACITY = 100
+# Instances need a few minutes to boot and join; ECS ignores their metrics for this long.
+INSTANCE_WARMUP_SECONDS = 300
+# How many instances managed scaling may add at once: a burst of jobs should not wait on one-at-a-time steps.
+MAX_SCALING_STEP = 10
+
+
+def ami_parameter(arch: str, gpu: bool) -> str:
+    return AMI_PARAMETERS[(arch, gpu)]
+
+
+def user_data(cluster: str, gpu: bool) -> str:
+    lines = [
+        f"ECS_CLUSTER={cluster}",
+        # Drain on a Spot notice, so ECS stops the task with stopCode SpotInterruption and the job retries.
+        "ECS_ENABLE_SPOT_INSTANCE_DRAINING=true",
+        # ODM is killed hard on stop; 120 s lets stage-out copy partial results and logs first.
+        "ECS_CONTAINER_STOP_TIMEOUT=120s",
+    ]
+    if gpu:
+        lines.append("ECS_ENABLE_GPU_SUPPORT=true")
+    body = "\n".join(lines)
+    return f"#!/bin/bash\ncat <<'EOF' >> /etc/ecs/ecs.config\n{body}\nEOF\n"
+
+
+def managed_capacity(spec: ODMJobSpec, settings: Settings, size: TaskSize, cluster: str) -> DesiredCapacity:
+    from .desired import EC2_BASE_DISK_GIB, DesiredCapacity, _tags, content_hash, fitting_types
+
+    types = fitting_types(spec, size)
+    gpu = size.gpus > 0
+    identity = {
+        "cluster": cluster,
+        "instanceTypes": types,
+        "spot": spec.capacity.spot,
+        "gpu": gpu,
+        "diskGiB": size.disk_gib,
+        "architecture": spec.capacity.architecture,
+        "subnets": sorted(settings.subnets),
+        "securityGroups": sorted(settings.security_groups),
+        "maxInstances": spec.capacity.max_instances,
+        "instanceProfile": settings.instance_profile_arn,
+    }
+    name = "odm-" + content_hash(identity)
+    ec2_tags = [{"Key": t["key"], "Value": t["value"]} for t in _tags(settings, {"Name": name})]
+    template_data: dict[str, Any] = {
+        "ImageId": "resolve:ssm:" + ami_parameter(spec.capacity.architecture, gpu),
+        "UserData": base64.b64encode(user_data(cluster, gpu).encode()).decode(),
+        "BlockDeviceMappings": [
+            {
+                "DeviceName": "/dev/xvda",
+                "Ebs": {
+                    "VolumeSize": EC2_BASE_DISK_GIB + size.disk_gib,
+                    "VolumeType": "gp3",
+                    "DeleteOnTermination": True,
+                    "Encrypted": True,
+                },
+            }
+        ],
+        # IMDSv2 only, and a hop limit of 1 so containers cannot borrow the instance role.
+        "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled", "HttpPutResponseHopLimit": 1},
+        "TagSpecifications": [
+            {"ResourceType": "instance", "Tags": ec2_tags},
+            {"ResourceType": "volume", "Tags": ec2_tags},
+        ],
+    }
+    if settings.instance_profile_arn:
+        template_data["IamInstanceProfile"] = {"Arn": settings.instance_profile_arn}
+    if settings.security_groups:
+        template_data["SecurityGroupIds"] = list(settings.security_groups)
+    spot = spec.capacity.spot
+    requests = {
+        "launchTemplate": {
+            "LaunchTemplateName": name,
+            "LaunchTemplateData": template_data,
+            "TagSpecifications": [{"ResourceType": "launch-template", "Tags": ec2_tags}],
+        },
+        "autoScalingGroup": {
+            "AutoScalingGroupName": name,
+            "MinSize": 0,
+            "MaxSize": spec.capacity.max_instances,
+            "DesiredCapacity": 0,
+            "MixedInstancesPolicy": {
+                "LaunchTemplate": {
+                    "LaunchTemplateSpecification": {"LaunchTemplateName": name, "Version": "$Latest"},
+                    "Overrides": [{"InstanceType": t} for t in types],
+                },
+                "InstancesDistribution": {
+                    "OnDemandBaseCapacity": 0,
+                    "OnDemandPercentageAboveBaseCapacity": 0 if spot else 100,
+                    "SpotAllocationStrategy": "price-capacity-optimized",
+                },
+            },
+            "VPCZoneIdentifier": ",".join(settings.subnets),
+            "NewInstancesProtectedFromScaleIn": True,
+            "CapacityRebalance": spot,
+            "Tags": [
+                {**t, "PropagateAtLaunch": True, "ResourceId": name, "ResourceType": "auto-scaling-group"}
+                for t in ec2_tags
+            ],
+        },
+        "capacityProvider": {
+            "name": name,
+            "autoScalingGroupProvider": {
+                "autoScalingGroupArn": f"<arn of Auto Scaling group {name}>",
+                "managedScaling": {
+                    "status": "ENABLED",
+                    "targetCapacity": TARGET_CAPACITY,
+                    "minimumScalingStepSize": 1,
+                    "maximumScalingStepSize": MAX_SCALING_STEP,
+                    "instanceWarmupPeriod": INSTANCE_WARMUP_SECONDS,
+                },
+                "managedTerminationProtection": "ENABLED",
+                "managedDraining": "ENABLED",
+            },
+            "tags": _tags(settings, {}),
+        },
+    }
+    strategy = [{"capacityProvider": name, "weight": 1, "base": 0}]
+    return DesiredCapacity("managed", cluster, strategy, name, requests)
+
+
+__all__ = ["ami_parameter", "managed_capacity", "user_data", "contract"]

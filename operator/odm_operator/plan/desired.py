@@ -1,0 +1,303 @@
+"""Spec + settings -> the ECS work an ODMJob needs: task definition, capacity and the RunTask request.
+
+Pure: the output is plain request dicts that botocore accepts as they are (a test runs botocore's own parameter
+validation on them). The task definition family is a hash of its canonical body, so jobs that differ only in
+S3 URIs or ODM options (which travel in containerOverrides) share one family, and a changed body never reuses a
+family name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import contract
+from ..api import odm_options
+from ..api.quantity import to_cpu_units, to_gib, to_mib
+from ..api.types import ODMJobSpec
+from ..settings import Settings
+from . import instances
+from .sizing import Sizing, size_for
+
+# ECS caps the JSON of RunTask overrides at 8192 characters.
+MAX_OVERRIDES_CHARS = 8192
+# Soft memory for the two staging containers; the odm container gets the rest of the task's memory.
+STAGE_MEMORY_MIB = 256
+# EC2 root volume: the AL2023 ECS AMI ships 30 GiB holding the OS and Docker's data; the job's disk comes on top.
+EC2_BASE_DISK_GIB = 30
+# Default disk when a job gives resources but no disk: four times memory, ODM's usual intermediate footprint.
+DISK_PER_MEMORY = 4
+FAMILY_PREFIX = "odm-"
+HASH_CHARS = 12  # 48 bits: collisions are not a practical concern for a few thousand distinct bodies
+
+# awslogs-stream-prefix: streams are <prefix>/<container>/<task id>.
+STAGE_IN_SCRIPT = """set -eu
+mkdir -p /data/project/images
+aws s3 cp --recursive --only-show-errors "$ODM_INPUT_S3_URI" /data/project/images/
+for f in gcp_list.txt geo.txt image_groups.txt align.laz align.las align.tif; do
+  if [ -f "/data/project/images/$f" ]; then mv "/data/project/images/$f" /data/project/; fi
+done
+n=$(find /data/project/images -maxdepth 1 -type f \\( -iname '*.jpg' -o -iname '*.jpeg' -o -iname '*.tif' \\
+  -o -iname '*.tiff' -o -iname '*.png' -o -iname '*.dng' \\) | wc -l)
+if [ "$n" -eq 0 ]; then echo "no images (jpg, jpeg, tif, tiff, png, dng) under $ODM_INPUT_S3_URI" >&2; exit 1; fi
+echo "staged $n images from $ODM_INPUT_S3_URI"
+"""
+STAGE_OUT_SCRIPT = """set -eu
+cd /data/project
+aws s3 cp --recursive --only-show-errors . "$ODM_OUTPUT_S3_URI" --exclude '*' \\
+  --include 'odm_orthophoto/*' --include 'odm_dem/*' --include 'odm_georeferencing/*' \\
+  --include 'odm_texturing/*' --include 'entwine_pointcloud/*' --include 'odm_report/*' --include 'log.json'
+echo "copied products to $ODM_OUTPUT_S3_URI"
+"""
+
+
+@dataclass(frozen=True)
+class JobRef:
+    """Who the job is: enough to name, tag and find its tasks."""
+
+    namespace: str
+    name: str
+    uid: str
+
+
+@dataclass(frozen=True)
+class TaskSize:
+    """Resolved resources of one attempt, in ECS units."""
+
+    cpu_units: int
+    memory_mib: int
+    gpus: int
+    disk_gib: int
+    sizing: Sizing | None = None  # set when derived from the dataset
+
+
+@dataclass
+class DesiredCapacity:
+    """Where the task runs and what must exist for it."""
+
+    kind: str  # fargate | existing | managed
+    cluster: str
+    strategy: list[dict[str, Any]]
+    provider: str
+    requests: dict[str, Any] = field(default_factory=dict)  # managed: launch template, group, provider requests
+
+
+@dataclass
+class DesiredJob:
+    family: str
+    task_definition: dict[str, Any]
+    capacity: DesiredCapacity
+    run_task: dict[str, Any]
+
+
+def resolve_size(spec: ODMJobSpec, images: int | None = None) -> TaskSize:
+    """Resources in ECS units from spec.resources, or from the image count when spec.resources is omitted."""
+    fargate = spec.capacity.type == "fargate"
+    if spec.resources is not None:
+        r = spec.resources
+        memory = to_mib(r.memory)
+        disk = to_gib(r.disk) if r.disk is not None else None
+        return TaskSize(to_cpu_units(r.cpu), memory, r.gpu, disk or _default_disk(memory, fargate))
+    sizing = size_for(images if images is not None else 0, fargate=fargate)
+    return TaskSize(to_cpu_units(sizing.cpu), to_mib(sizing.memory), 0, to_gib(sizing.disk), sizing)
+
+
+def _default_disk(memory_mib: int, fargate: bool) -> int:
+    gib = max(1, -(-memory_mib * DISK_PER_MEMORY // 1024))
+    return min(max(gib, 21), 200) if fargate else gib
+
+
+def odm_image(spec: ODMJobSpec, settings: Settings, size: TaskSize) -> str:
+    if spec.odm.image:
+        return spec.odm.image
+    return settings.odm_gpu_image if size.gpus else settings.odm_image
+
+
+def task_definition(spec: ODMJobSpec, settings: Settings, size: TaskSize) -> dict[str, Any]:
+    """The RegisterTaskDefinition request, family included (content-addressed)."""
+    fargate = spec.capacity.type == "fargate"
+    logs = {
+        "logDriver": "awslogs",
+        "options": {
+            "awslogs-group": settings.log_group,
+            "awslogs-region": settings.region,
+            "awslogs-stream-prefix": settings.log_stream_prefix,
+        },
+    }
+    mount = [{"sourceVolume": contract.WORK_VOLUME, "containerPath": contract.DATA_DIR}]
+    odm_container: dict[str, Any] = {
+        "name": contract.ODM,
+        "image": odm_image(spec, settings, size),
+        "essential": False,
+        "command": ["--project-path", contract.DATA_DIR, contract.PROJECT],
+        "memoryReservation": max(size.memory_mib - 2 * STAGE_MEMORY_MIB, STAGE_MEMORY_MIB),
+        "mountPoints": mount,
+        "dependsOn": [{"containerName": contract.STAGE_IN, "condition": "SUCCESS"}],
+        "logConfiguration": logs,
+    }
+    if size.gpus:
+        odm_container["resourceRequirements"] = [{"type": "GPU", "value": str(size.gpus)}]
+    containers = [
+        {
+            "name": contract.STAGE_IN,
+            "image": settings.stage_image,
+            "essential": False,
+            "entryPoint": ["/bin/sh", "-c"],
+            "command": [STAGE_IN_SCRIPT],
+            "memoryReservation": STAGE_MEMORY_MIB,
+            "mountPoints": mount,
+            "logConfiguration": logs,
+        },
+        odm_container,
+        {
+            "name": contract.STAGE_OUT,
+            "image": settings.stage_image,
+            "essential": True,
+            "entryPoint": ["/bin/sh", "-c"],
+            "command": [STAGE_OUT_SCRIPT],
+            "memoryReservation": STAGE_MEMORY_MIB,
+            "mountPoints": mount,
+            "dependsOn": [{"containerName": contract.ODM, "condition": "COMPLETE"}],
+            "logConfiguration": logs,
+        },
+    ]
+    body: dict[str, Any] = {
+        "networkMode": "awsvpc" if fargate else "bridge",
+        "requiresCompatibilities": ["FARGATE" if fargate else "EC2"],
+        "cpu": str(size.cpu_units),
+        "memory": str(size.memory_mib),
+        "runtimePlatform": {
+            "cpuArchitecture": "ARM64" if spec.capacity.architecture == "arm64" else "X86_64",
+            "operatingSystemFamily": "LINUX",
+        },
+        "containerDefinitions": containers,
+        # Fargate: a bind mount on the task's ephemeral storage. EC2: a Docker volume scoped to the task, removed
+        # when the task stops, so finished jobs do not fill the instance's disk.
+        "volumes": [
+            {"name": contract.WORK_VOLUME}
+            if fargate
+            else {"name": contract.WORK_VOLUME, "dockerVolumeConfiguration": {"scope": "task", "driver": "local"}}
+        ],
+    }
+    if fargate and size.disk_gib > 20:
+        body["ephemeralStorage"] = {"sizeInGiB": size.disk_gib}
+    if settings.task_role_arn:
+        body["taskRoleArn"] = settings.task_role_arn
+    if settings.execution_role_arn:
+        body["executionRoleArn"] = settings.execution_role_arn
+    family = FAMILY_PREFIX + content_hash(body)
+    return {"family": family, **body, "tags": _tags(settings, {})}
+
+
+def content_hash(body: Any) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:HASH_CHARS]
+
+
+def overrides(spec: ODMJobSpec, job: JobRef) -> dict[str, Any]:
+    """RunTask overrides: the per-job values (S3 URIs, ODM options) that keep task definitions shared."""
+    who = {"name": contract.ENV_JOB, "value": f"{job.namespace}/{job.name}"}
+    return {
+        "containerOverrides": [
+            {
+                "name": contract.STAGE_IN,
+                "environment": [{"name": contract.ENV_INPUT_URI, "value": spec.input.s3_uri}, who],
+            },
+            {
+                "name": contract.ODM,
+                "command": ["--project-path", contract.DATA_DIR, contract.PROJECT, *odm_options.to_args(spec.odm.options)],
+                "environment": [who],
+            },
+            {
+                "name": contract.STAGE_OUT,
+                "environment": [{"name": contract.ENV_OUTPUT_URI, "value": spec.output.s3_uri}, who],
+            },
+        ]
+    }
+
+
+def overrides_chars(value: dict[str, Any]) -> int:
+    """Length of the overrides as ECS counts it (compact JSON)."""
+    return len(json.dumps(value, separators=(",", ":")))
+
+
+def capacity(spec: ODMJobSpec, settings: Settings, size: TaskSize) -> DesiredCapacity:
+    cluster = spec.capacity.cluster or settings.cluster
+    if spec.capacity.type == "fargate":
+        provider = "FARGATE_SPOT" if spec.capacity.spot else "FARGATE"
+        return DesiredCapacity("fargate", cluster, [{"capacityProvider": provider, "weight": 1, "base": 0}], provider)
+    existing = spec.capacity.provider or settings.capacity_provider
+    if existing:
+        return DesiredCapacity("existing", cluster, [{"capacityProvider": existing, "weight": 1, "base": 0}], existing)
+    from .capacity import managed_capacity  # the EC2 requests are long; they live in their own module
+
+    return managed_capacity(spec, settings, size, cluster)
+
+
+def run_task(
+    spec: ODMJobSpec,
+    settings: Settings,
+    job: JobRef,
+    attempt: int,
+    task_definition_ref: str,
+    cap: DesiredCapacity,
+) -> dict[str, Any]:
+    """The RunTask request for one attempt. clientToken makes a retried call with the same attempt idempotent."""
+    request: dict[str, Any] = {
+        "cluster": cap.cluster,
+        "taskDefinition": task_definition_ref,
+        "count": 1,
+        "capacityProviderStrategy": cap.strategy,
+        "startedBy": contract.started_by(job.uid),
+        "clientToken": client_token(job.uid, attempt),
+        "overrides": overrides(spec, job),
+        "enableECSManagedTags": True,
+        "tags": _tags(
+            settings,
+            {
+                contract.TAG_JOB_NAMESPACE: job.namespace,
+                contract.TAG_JOB_NAME: job.name,
+                contract.TAG_JOB_UID: job.uid,
+                contract.TAG_ATTEMPT: str(attempt),
+            },
+        ),
+    }
+    if spec.capacity.type == "fargate":
+        request["platformVersion"] = settings.fargate_platform_version
+        request["networkConfiguration"] = {
+            "awsvpcConfiguration": {
+                "subnets": list(settings.subnets),
+                "securityGroups": list(settings.security_groups),
+                "assignPublicIp": "ENABLED" if settings.assign_public_ip else "DISABLED",
+            }
+        }
+    return request
+
+
+def client_token(uid: str, attempt: int) -> str:
+    """<= 64 ASCII characters, unique per job and attempt (ECS idempotency scope is the cluster)."""
+    return f"{uid}-{attempt}"[:64]
+
+
+def _tags(settings: Settings, extra: dict[str, str]) -> list[dict[str, str]]:
+    tags = {**settings.tags, contract.TAG_MANAGED_BY: contract.MANAGED_BY_VALUE, **extra}
+    return [{"key": k, "value": v} for k, v in sorted(tags.items())]
+
+
+def plan_job(
+    spec: ODMJobSpec, settings: Settings, job: JobRef, attempt: int = 1, images: int | None = None
+) -> DesiredJob:
+    """Everything the operator would send to AWS for one attempt of a job."""
+    size = resolve_size(spec, images)
+    td = task_definition(spec, settings, size)
+    cap = capacity(spec, settings, size)
+    rt = run_task(spec, settings, job, attempt, td["family"], cap)
+    return DesiredJob(td["family"], td, cap, rt)
+
+
+def fitting_types(spec: ODMJobSpec, size: TaskSize) -> list[str]:
+    if spec.capacity.instance_types:
+        return list(spec.capacity.instance_types)
+    return instances.derive(size.cpu_units, size.memory_mib, size.gpus, spec.capacity.architecture)

@@ -1,0 +1,65 @@
+"""Resources from the dataset: ODM's memory table by image count, with vCPU and disk to match.
+
+ODM's installation guide gives RAM by image count (40 -> 4 GB ... 5000 -> 256 GB); the GB there are decimal
+gigabytes and the task gets exactly that (``64G``), which still fits a 64 GiB instance after ECS's reserve.
+vCPU follows the memory-optimized ratio (8 GB per vCPU, at least 2); disk follows ClusterODM's image-size mapping.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..api.validation import FARGATE_MAX_DISK_GIB, FARGATE_SIZES
+from ..contract import ODM_MEMORY_TABLE_GB
+
+# Disk (GB) by image count, from ClusterODM's imageSizeMapping for AWS.
+DISK_TABLE_GB = ((40, 60), (250, 160), (500, 320), (1500, 640), (2500, 1200), (3500, 2000), (5000, 2500))
+GB_PER_VCPU = 8
+MIN_VCPU = 2
+_MIB = 2**20
+
+
+@dataclass(frozen=True)
+class Sizing:
+    images: int
+    cpu: str  # quantity strings, as they would appear in spec.resources
+    memory: str
+    disk: str
+    rule: str
+
+
+class SizingError(ValueError):
+    """The dataset cannot be sized (too many images for one node, or for Fargate)."""
+
+
+def size_for(images: int, fargate: bool = False) -> Sizing:
+    """Resources for a dataset of ``images`` images; raises SizingError above ODM's table."""
+    row = next(((limit, gb) for limit, gb in ODM_MEMORY_TABLE_GB if images <= limit), None)
+    if row is None:
+        top = ODM_MEMORY_TABLE_GB[-1][0]
+        raise SizingError(
+            f"{images} images is more than one ODM node handles (table ends at {top}); set odm.options.split "
+            f"(e.g. split: 400) to process it in submodels, or give spec.resources explicitly"
+        )
+    limit, gb = row
+    disk_gb = next(d for lim, d in DISK_TABLE_GB if images <= lim)
+    vcpu = max(MIN_VCPU, gb // GB_PER_VCPU)
+    rule = f"<={limit} images -> {gb} GB"
+    if not fargate:
+        return Sizing(images, str(vcpu), f"{gb}G", f"{disk_gb}G", rule)
+    memory_mib = -(-gb * 10**9 // _MIB)
+    for cpu_units, sizes in FARGATE_SIZES.items():
+        fit = next((m for m in sizes if m >= memory_mib), None)
+        if fit is not None:
+            disk = min(disk_gb, FARGATE_MAX_DISK_GIB)
+            note = f" (Fargate: {fit // 1024} GiB, {cpu_units // 1024} vCPU" + (
+                f", disk capped at {FARGATE_MAX_DISK_GIB}Gi)" if disk < disk_gb else ")"
+            )
+            return Sizing(images, _vcpu(cpu_units), f"{fit}Mi", f"{disk}Gi", rule + note)
+    raise SizingError(
+        f"{images} images need {gb} GB of memory, more than Fargate's 120 GB; use capacity.type: ec2"
+    )
+
+
+def _vcpu(units: int) -> str:
+    return str(units // 1024) if units % 1024 == 0 else f"{units * 1000 // 1024}m"
