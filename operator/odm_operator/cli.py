@@ -39,15 +39,22 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", help="validate ODMJob YAML files offline")
     p.add_argument("files", nargs="+", metavar="FILE")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override an operator setting")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override an operator setting"
+    )
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("render", help="print, as JSON, what the operator would send to AWS for an ODMJob")
     p.add_argument("file", metavar="FILE")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override an operator setting")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override an operator setting"
+    )
     p.add_argument("--attempt", type=int, default=1, help="attempt number (clientToken and tags)")
     p.add_argument(
-        "--images", type=int, default=None, help="image count to size a job without spec.resources (default 40)"
+        "--images",
+        type=int,
+        default=None,
+        help="image count to size a job without spec.resources (default 40)",
     )
     p.set_defaults(func=cmd_render)
 

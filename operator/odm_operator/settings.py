@@ -27,9 +27,12 @@ class Settings(BaseSettings):
     cluster: str = Field("odm", description="ECS cluster used when a job names none.")
     create_cluster: bool = Field(True, description="Create the ECS cluster when it does not exist.")
     subnets: list[str] = Field(
-        default_factory=list, description="VPC subnet IDs for awsvpc tasks and for operator-managed instances."
+        default_factory=list,
+        description="VPC subnet IDs for awsvpc tasks and for operator-managed instances.",
     )
-    security_groups: list[str] = Field(default_factory=list, description="Security group IDs for awsvpc tasks.")
+    security_groups: list[str] = Field(
+        default_factory=list, description="Security group IDs for awsvpc tasks."
+    )
     assign_public_ip: bool = Field(
         False, description="Give Fargate tasks a public IP (only for subnets without a NAT gateway)."
     )
@@ -43,12 +46,19 @@ class Settings(BaseSettings):
         None, description="Instance profile for operator-managed EC2 container instances."
     )
     odm_image: str = Field(DEFAULT_ODM_IMAGE, description="ODM image used when a job names none.")
-    odm_gpu_image: str = Field(DEFAULT_ODM_GPU_IMAGE, description="ODM image used for GPU jobs that name none.")
-    stage_image: str = Field(DEFAULT_STAGE_IMAGE, description="Image of the stage-in and stage-out containers.")
+    odm_gpu_image: str = Field(
+        DEFAULT_ODM_GPU_IMAGE, description="ODM image used for GPU jobs that name none."
+    )
+    stage_image: str = Field(
+        DEFAULT_STAGE_IMAGE, description="Image of the stage-in and stage-out containers."
+    )
     log_group: str = Field("/odm-operator/jobs", description="CloudWatch Logs group for the job containers.")
-    log_stream_prefix: str = Field("odm", description="awslogs stream prefix: streams are prefix/container/task-id.")
+    log_stream_prefix: str = Field(
+        "odm", description="awslogs stream prefix: streams are prefix/container/task-id."
+    )
     capacity_provider: str | None = Field(
-        None, description="Existing capacity provider used for ec2 jobs that name none (instead of a managed one)."
+        None,
+        description="Existing capacity provider used for ec2 jobs that name none (instead of a managed one).",
     )
     fargate_platform_version: str = Field("1.4.0", description="Fargate platform version (1.4.0 or LATEST).")
     poll_interval_seconds: float = Field(10.0, gt=0, description="How often the shared tracker polls ECS.")

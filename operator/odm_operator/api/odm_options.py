@@ -71,7 +71,9 @@ OPTIONS: dict[str, OdmOption] = {
     "skip-3dmodel": _flag("Do not build the full 3D model (textured mesh)."),
     "skip-orthophoto": _flag("Do not build the orthophoto."),
     "optimize-disk-space": _flag("Delete intermediate files as soon as they are no longer needed."),
-    "orthophoto-resolution": _float("Orthophoto resolution in cm/pixel (capped by the GSD estimate).", 0.01, 10000),
+    "orthophoto-resolution": _float(
+        "Orthophoto resolution in cm/pixel (capped by the GSD estimate).", 0.01, 10000
+    ),
     "dem-resolution": _float("DSM/DTM resolution in cm/pixel (capped by the GSD estimate).", 0.01, 10000),
     "orthophoto-compression": _choice(
         "GeoTIFF compression of the orthophoto.", "JPEG", "LZW", "PACKBITS", "DEFLATE", "LZMA", "NONE"
@@ -103,12 +105,16 @@ OPTIONS: dict[str, OdmOption] = {
         "dual",
     ),
     "use-fixed-camera-params": _flag("Do not optimise camera parameters."),
-    "use-hybrid-bundle-adjustment": _flag("Run local bundle adjustment per image and global every 100 images."),
+    "use-hybrid-bundle-adjustment": _flag(
+        "Run local bundle adjustment per image and global every 100 images."
+    ),
     "use-exif": _flag("Use EXIF GPS even when a GCP file is present."),
     "gps-accuracy": _float("GPS accuracy in metres used as a bundle adjustment prior.", 0.001, 1_000_000),
     "ignore-gsd": _flag("Ignore the ground sampling distance when capping resolutions."),
     "rolling-shutter": _flag("Correct rolling shutter distortion."),
-    "rolling-shutter-readout": _int("Rolling shutter sensor readout time in milliseconds (0 = auto).", 0, 10_000),
+    "rolling-shutter-readout": _int(
+        "Rolling shutter sensor readout time in milliseconds (0 = auto).", 0, 10_000
+    ),
     "sky-removal": _flag("Mask the sky with AI (slower)."),
     "bg-removal": _flag("Mask the background with AI (slower)."),
     "radiometric-calibration": _choice(
@@ -116,7 +122,8 @@ OPTIONS: dict[str, OdmOption] = {
     ),
     "skip-band-alignment": _flag("Do not align the bands of multispectral images."),
     "primary-band": OdmOption(
-        "string", "Band used for reconstruction of multispectral datasets (auto or a band name).",
+        "string",
+        "Band used for reconstruction of multispectral datasets (auto or a band name).",
         pattern=r"^[A-Za-z0-9_-]{1,32}$",
     ),
     "no-gpu": _flag("Do not use the GPU even when one is present."),
@@ -144,7 +151,9 @@ OPTIONS: dict[str, OdmOption] = {
     # Run control
     "max-concurrency": _int("Maximum processes ODM runs at once (about 1 GB peak memory each).", 1, 1024),
     "end-with": _choice("Stop after this stage.", *STAGE_NAMES),
-    "rerun-from": _choice("Rerun from this stage (useful with a previous project in the input).", *STAGE_NAMES),
+    "rerun-from": _choice(
+        "Rerun from this stage (useful with a previous project in the input).", *STAGE_NAMES
+    ),
     "rerun": _choice("Rerun only this stage.", *STAGE_NAMES),
     "time": _flag("Write a benchmark.txt with the time each stage took."),
 }

@@ -38,7 +38,8 @@ FINISHED_PHASES: frozenset[str] = frozenset({"Succeeded", "Failed", "Cancelled"}
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+    # strict: "yes" is not a boolean and "3" is not an integer, exactly as the CRD schema says.
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", strict=True)
 
 
 class _Status(BaseModel):
@@ -79,7 +80,9 @@ class Resources(_Spec):
     """What the job's task gets. Omit the whole block to size it from the dataset."""
 
     cpu: Quantity = Field(description="vCPUs, e.g. 16 or '500m' (ECS: 0.125 to 192).")
-    memory: Quantity = Field(description="Memory, e.g. 64Gi (ECS: 512Mi to 24Ti; ODM needs ~4Gi per 40 images).")
+    memory: Quantity = Field(
+        description="Memory, e.g. 64Gi (ECS: 512Mi to 24Ti; ODM needs ~4Gi per 40 images)."
+    )
     gpu: int = Field(0, ge=0, le=16, description="NVIDIA GPUs for the odm container (ec2 capacity only).")
     disk: Quantity | None = Field(
         None,
@@ -94,14 +97,29 @@ class Capacity(_Spec):
     type: CapacityType = Field(
         "ec2", description="ec2: EC2 instances in an Auto Scaling group (CPU or GPU); fargate: serverless."
     )
-    spot: bool = Field(False, description="Use Spot capacity (EC2 Spot or FARGATE_SPOT); interruptions are retried.")
-    instance_types: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")]] | None = Field(
+    spot: bool = Field(
+        False, description="Use Spot capacity (EC2 Spot or FARGATE_SPOT); interruptions are retried."
+    )
+    instance_types: (
+        list[
+            Annotated[
+                str,
+                Field(
+                    pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$",
+                    description="An EC2 instance type, e.g. r5.4xlarge.",
+                ),
+            ]
+        ]
+        | None
+    ) = Field(
         None,
         description="EC2 instance types, e.g. [r5.4xlarge, r5a.4xlarge]. Default: derived from resources.",
         min_length=1,
         max_length=20,
     )
-    architecture: Literal["x86_64", "arm64"] = Field("x86_64", description="CPU architecture of ec2 instances.")
+    architecture: Literal["x86_64", "arm64"] = Field(
+        "x86_64", description="CPU architecture of ec2 instances."
+    )
     max_instances: int = Field(10, ge=0, le=1000, description="Upper bound of the Auto Scaling group (ec2).")
     cluster: str | None = Field(
         None,
@@ -133,13 +151,20 @@ class ODMJobSpec(_Spec):
     resources: Resources | None = Field(
         None, description="CPU, memory, GPU and disk. Omitted: sized from the number of images in the input."
     )
-    capacity: Capacity = Field(default_factory=Capacity, description="Where the task runs: EC2 or Fargate, spot.")
+    capacity: Capacity = Field(
+        default_factory=Capacity, description="Where the task runs: EC2 or Fargate, spot."
+    )
     retry_policy: RetryPolicy = Field(default_factory=RetryPolicy, description="How failures are retried.")
     backoff_limit: int = Field(
-        2, ge=0, le=10, description="Retries of retryable failures (spot interruption, capacity, infrastructure)."
+        2,
+        ge=0,
+        le=10,
+        description="Retries of retryable failures (spot interruption, capacity, infrastructure).",
     )
     active_deadline_seconds: int | None = Field(
-        None, ge=60, description="Stop the task and fail with reason DeadlineExceeded after this many seconds."
+        None,
+        ge=60,
+        description="Stop the task and fail with reason DeadlineExceeded after this many seconds.",
     )
     ttl_seconds_after_finished: int | None = Field(
         None, ge=0, description="Delete the ODMJob this many seconds after it finished."
@@ -187,7 +212,9 @@ class Attempt(_Status):
     started_at: str | None = Field(None, description="When RunTask was accepted (RFC 3339).")
     finished_at: str | None = Field(None, description="When the task stopped (RFC 3339).")
     exit_code: int | None = Field(None, description="Exit code of the container that decided the outcome.")
-    stop_code: str | None = Field(None, description="ECS stopCode, e.g. EssentialContainerExited, SpotInterruption.")
+    stop_code: str | None = Field(
+        None, description="ECS stopCode, e.g. EssentialContainerExited, SpotInterruption."
+    )
     stopped_reason: str | None = Field(None, description="ECS stoppedReason.")
     memory: str | None = Field(None, description="Memory this attempt ran with.")
     reason: str | None = Field(None, description="Why this attempt ended, as a status reason.")
@@ -211,7 +238,9 @@ class Outputs(_Status):
     orthophoto: str | None = Field(None, description="S3 URI of odm_orthophoto/odm_orthophoto.tif.")
     dsm: str | None = Field(None, description="S3 URI of odm_dem/dsm.tif.")
     dtm: str | None = Field(None, description="S3 URI of odm_dem/dtm.tif.")
-    point_cloud: str | None = Field(None, description="S3 URI of the georeferenced point cloud (laz/las/copc).")
+    point_cloud: str | None = Field(
+        None, description="S3 URI of the georeferenced point cloud (laz/las/copc)."
+    )
     textured_model: str | None = Field(None, description="S3 URI of the textured model (obj).")
     report: str | None = Field(None, description="S3 URI of odm_report/report.pdf.")
     log: str | None = Field(None, description="S3 URI of log.json.")
@@ -222,11 +251,15 @@ class Outputs(_Status):
 class ODMJobStatus(_Status):
     """What the operator observed. Written only by the operator."""
 
-    phase: Phase | None = Field(None, description="Pending, Starting, Running, Succeeded, Failed, Cancelled, Suspended.")
+    phase: Phase | None = Field(
+        None, description="Pending, Starting, Running, Succeeded, Failed, Cancelled, Suspended."
+    )
     reason: str | None = Field(None, description="CamelCase reason for the phase, e.g. OutOfMemory.")
     message: str | None = Field(None, description="What happened and what to do, in a sentence.")
     observed_generation: int | None = Field(None, description="metadata.generation the status reflects.")
-    conditions: list[Condition] = Field(default_factory=list, description="Accepted, CapacityReady, Running, ...")
+    conditions: list[Condition] = Field(
+        default_factory=list, description="Accepted, CapacityReady, Running, ..."
+    )
     progress: Progress | None = Field(None, description="ODM stage and percent while running.")
     sizing: Sizing | None = Field(None, description="How resources were derived from the dataset.")
     attempts: list[Attempt] = Field(default_factory=list, description="Every ECS task run for this job.")

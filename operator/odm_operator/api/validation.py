@@ -223,7 +223,9 @@ def _rule_errors(spec: dict[str, Any]) -> list[FieldError]:
     image = odm.get("image")
     if isinstance(image, str) and image and not _IMAGE_RE.match(image):
         errors.append(
-            FieldError("spec.odm.image", f"must be an image reference like opendronemap/odm:3.6.0, got {image!r}")
+            FieldError(
+                "spec.odm.image", f"must be an image reference like opendronemap/odm:3.6.0, got {image!r}"
+            )
         )
     errors.extend(_resource_errors(spec))
     return errors
@@ -261,10 +263,15 @@ def _resource_errors(spec: dict[str, Any]) -> list[FieldError]:
     errors: list[FieldError] = []
     if capacity_type == "fargate":
         if capacity.get("instanceTypes"):
-            errors.append(FieldError("spec.capacity.instanceTypes", "applies to ec2 capacity only; remove it"))
+            errors.append(
+                FieldError("spec.capacity.instanceTypes", "applies to ec2 capacity only; remove it")
+            )
         if capacity.get("provider"):
             errors.append(
-                FieldError("spec.capacity.provider", "applies to ec2 capacity only; fargate uses FARGATE/FARGATE_SPOT")
+                FieldError(
+                    "spec.capacity.provider",
+                    "applies to ec2 capacity only; fargate uses FARGATE/FARGATE_SPOT",
+                )
             )
     elif capacity.get("provider") and capacity.get("instanceTypes"):
         errors.append(
@@ -280,21 +287,29 @@ def _resource_errors(spec: dict[str, Any]) -> list[FieldError]:
     memory_mib = _quantity(resources, "memory", to_mib, errors)
     disk_gib = _quantity(resources, "disk", to_gib, errors) if resources.get("disk") is not None else None
     if cpu_units is not None and not ECS_MIN_CPU_UNITS <= cpu_units <= ECS_MAX_CPU_UNITS:
-        errors.append(FieldError("spec.resources.cpu", "must be between 0.125 (125m) and 192 vCPUs (ECS task limits)"))
+        errors.append(
+            FieldError("spec.resources.cpu", "must be between 0.125 (125m) and 192 vCPUs (ECS task limits)")
+        )
         cpu_units = None
     if memory_mib is not None and not ECS_MIN_MEMORY_MIB <= memory_mib <= ECS_MAX_MEMORY_MIB:
         errors.append(FieldError("spec.resources.memory", "must be between 512Mi and 24Ti (ECS task limits)"))
         memory_mib = None
     if disk_gib is not None and disk_gib > MAX_DISK_GIB:
-        errors.append(FieldError("spec.resources.disk", f"must be at most {MAX_DISK_GIB}Gi (the gp3 volume limit)"))
+        errors.append(
+            FieldError("spec.resources.disk", f"must be at most {MAX_DISK_GIB}Gi (the gp3 volume limit)")
+        )
     gpu = resources.get("gpu", 0)
     if capacity_type != "fargate":
         return errors
     if isinstance(gpu, int) and not isinstance(gpu, bool) and gpu > 0:
-        errors.append(FieldError("spec.resources.gpu", "Fargate has no GPUs; use capacity.type: ec2 for GPU jobs"))
+        errors.append(
+            FieldError("spec.resources.gpu", "Fargate has no GPUs; use capacity.type: ec2 for GPU jobs")
+        )
     if cpu_units is not None and cpu_units not in FARGATE_SIZES:
         allowed = ", ".join(_vcpu(u) for u in FARGATE_SIZES)
-        errors.append(FieldError("spec.resources.cpu", f"Fargate offers {allowed} vCPUs; got {_vcpu(cpu_units)}"))
+        errors.append(
+            FieldError("spec.resources.cpu", f"Fargate offers {allowed} vCPUs; got {_vcpu(cpu_units)}")
+        )
     elif cpu_units is not None and memory_mib is not None and memory_mib not in FARGATE_SIZES[cpu_units]:
         sizes = FARGATE_SIZES[cpu_units]
         errors.append(

@@ -82,7 +82,11 @@ def managed_capacity(spec: ODMJobSpec, settings: Settings, size: TaskSize, clust
             }
         ],
         # IMDSv2 only, and a hop limit of 1 so containers cannot borrow the instance role.
-        "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled", "HttpPutResponseHopLimit": 1},
+        "MetadataOptions": {
+            "HttpTokens": "required",
+            "HttpEndpoint": "enabled",
+            "HttpPutResponseHopLimit": 1,
+        },
         "TagSpecifications": [
             {"ResourceType": "instance", "Tags": ec2_tags},
             {"ResourceType": "volume", "Tags": ec2_tags},

@@ -81,7 +81,9 @@ class DesiredCapacity:
     cluster: str
     strategy: list[dict[str, Any]]
     provider: str
-    requests: dict[str, Any] = field(default_factory=dict)  # managed: launch template, group, provider requests
+    requests: dict[str, Any] = field(
+        default_factory=dict
+    )  # managed: launch template, group, provider requests
 
 
 @dataclass
@@ -178,7 +180,10 @@ def task_definition(spec: ODMJobSpec, settings: Settings, size: TaskSize) -> dic
         "volumes": [
             {"name": contract.WORK_VOLUME}
             if fargate
-            else {"name": contract.WORK_VOLUME, "dockerVolumeConfiguration": {"scope": "task", "driver": "local"}}
+            else {
+                "name": contract.WORK_VOLUME,
+                "dockerVolumeConfiguration": {"scope": "task", "driver": "local"},
+            }
         ],
     }
     if fargate and size.disk_gib > 20:
@@ -207,7 +212,12 @@ def overrides(spec: ODMJobSpec, job: JobRef) -> dict[str, Any]:
             },
             {
                 "name": contract.ODM,
-                "command": ["--project-path", contract.DATA_DIR, contract.PROJECT, *odm_options.to_args(spec.odm.options)],
+                "command": [
+                    "--project-path",
+                    contract.DATA_DIR,
+                    contract.PROJECT,
+                    *odm_options.to_args(spec.odm.options),
+                ],
                 "environment": [who],
             },
             {
@@ -227,10 +237,14 @@ def capacity(spec: ODMJobSpec, settings: Settings, size: TaskSize) -> DesiredCap
     cluster = spec.capacity.cluster or settings.cluster
     if spec.capacity.type == "fargate":
         provider = "FARGATE_SPOT" if spec.capacity.spot else "FARGATE"
-        return DesiredCapacity("fargate", cluster, [{"capacityProvider": provider, "weight": 1, "base": 0}], provider)
+        return DesiredCapacity(
+            "fargate", cluster, [{"capacityProvider": provider, "weight": 1, "base": 0}], provider
+        )
     existing = spec.capacity.provider or settings.capacity_provider
     if existing:
-        return DesiredCapacity("existing", cluster, [{"capacityProvider": existing, "weight": 1, "base": 0}], existing)
+        return DesiredCapacity(
+            "existing", cluster, [{"capacityProvider": existing, "weight": 1, "base": 0}], existing
+        )
     from .capacity import managed_capacity  # the EC2 requests are long; they live in their own module
 
     return managed_capacity(spec, settings, size, cluster)

@@ -45,7 +45,10 @@ _VCPU = (2, 4, 8, 16, 32, 48, 64, 96)
 
 
 def _family(prefix: str, gib_per_vcpu: int, kind: str, arch: str = "x86_64") -> list[InstanceType]:
-    return [InstanceType(f"{prefix}.{s}", v, v * gib_per_vcpu, 0, arch, kind) for s, v in zip(_SIZES, _VCPU, strict=True)]
+    return [
+        InstanceType(f"{prefix}.{s}", v, v * gib_per_vcpu, 0, arch, kind)
+        for s, v in zip(_SIZES, _VCPU, strict=True)
+    ]
 
 
 TABLE: tuple[InstanceType, ...] = (

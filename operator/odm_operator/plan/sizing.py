@@ -49,6 +49,8 @@ def size_for(images: int, fargate: bool = False) -> Sizing:
         return Sizing(images, str(vcpu), f"{gb}G", f"{disk_gb}G", rule)
     memory_mib = -(-gb * 10**9 // _MIB)
     for cpu_units, sizes in FARGATE_SIZES.items():
+        if cpu_units < vcpu * 1024:
+            continue
         fit = next((m for m in sizes if m >= memory_mib), None)
         if fit is not None:
             disk = min(disk_gb, FARGATE_MAX_DISK_GIB)

@@ -1,0 +1,46 @@
+"""The pure layers stay pure: api/ and plan/ import none of boto3, kopf or kubernetes, and nothing in the operator
+imports the sandbox (the operator reaches the local stack only through a kubeconfig and AWS_ENDPOINT_URL)."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[2] / "operator" / "odm_operator"
+FORBIDDEN_IN_PURE = ("boto3", "botocore", "kopf", "kubernetes", "aiohttp")
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: resolve against the package path
+                parts = path.relative_to(PACKAGE.parent).with_suffix("").parts[: -node.level]
+                names.add(".".join((*parts, node.module or "")).rstrip("."))
+            else:
+                names.add(node.module or "")
+    return names
+
+
+def _modules(*folders: str) -> list[Path]:
+    return [p for folder in folders for p in sorted((PACKAGE / folder).rglob("*.py"))]
+
+
+@pytest.mark.parametrize("path", _modules("api", "plan"), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_pure_modules_import_no_io_library(path):
+    bad = {name for name in _imports(path) if name.split(".")[0] in FORBIDDEN_IN_PURE}
+    assert bad == set()
+
+
+def test_the_operator_never_imports_the_sandbox():
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE)
+        if rel.parts[0] == "sandbox" or rel.name in ("runtime_cli.py",):
+            continue
+        if any(name.startswith("odm_operator.sandbox") for name in _imports(path)):
+            offenders.append(str(rel))
+    assert offenders == []
