@@ -62,6 +62,16 @@ class Settings(BaseSettings):
     )
     fargate_platform_version: str = Field("1.4.0", description="Fargate platform version (1.4.0 or LATEST).")
     poll_interval_seconds: float = Field(10.0, gt=0, description="How often the shared tracker polls ECS.")
+    retry_backoff_seconds: float = Field(
+        10.0, ge=0, description="Wait before the first retry of a retryable failure; doubles per retry."
+    )
+    retry_backoff_max_seconds: float = Field(300.0, ge=0, description="Upper bound of the retry wait.")
+    time_scale: float = Field(
+        1.0,
+        gt=0,
+        description="How fast the operator's own clock runs for deadlines, TTL and backoff. 1 against real AWS; "
+        "the sandbox sets it to its agent's time scale so that simulated hours pass in seconds.",
+    )
     tags: dict[str, str] = Field(
         default_factory=dict, description="Extra tags on every AWS resource the operator creates."
     )

@@ -1,0 +1,52 @@
+"""Shared boto3 clients, created once per operator process.
+
+The endpoint comes from the standard ``AWS_ENDPOINT_URL`` (or ``AWS_ENDPOINT_URL_<SERVICE>``) environment variables,
+which botocore reads itself: the operator has no code path special to the sandbox.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+# "adaptive" adds client-side rate limiting on top of "standard" retries: it slows down when AWS throttles.
+RETRY_MODE = "adaptive"
+# Five attempts over ~20 s of backoff ride out a throttling burst without hiding a real outage for long.
+TOTAL_MAX_ATTEMPTS = 5
+# Handler threads share the clients; enough pooled connections that they do not queue behind each other.
+MAX_POOL_CONNECTIONS = 32
+
+
+@dataclass
+class Clients:
+    ecs: Any
+    logs: Any
+    s3: Any
+    ec2: Any
+    autoscaling: Any
+    ssm: Any
+
+
+def make_clients(region: str) -> Clients:
+    session = boto3.session.Session(region_name=region)
+    config = Config(
+        retries={"mode": RETRY_MODE, "total_max_attempts": TOTAL_MAX_ATTEMPTS},
+        max_pool_connections=MAX_POOL_CONNECTIONS,
+        connect_timeout=5,
+        read_timeout=30,
+    )
+
+    def client(name: str) -> Any:
+        return session.client(name, config=config)
+
+    return Clients(
+        ecs=client("ecs"),
+        logs=client("logs"),
+        s3=client("s3"),
+        ec2=client("ec2"),
+        autoscaling=client("autoscaling"),
+        ssm=client("ssm"),
+    )

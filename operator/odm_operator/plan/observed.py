@@ -1,0 +1,92 @@
+"""AWS responses -> observed state: the few facts of an ECS task that decide a job's status.
+
+DescribeTasks returns a large, changing document; the planner needs a small frozen view of it. Timestamps become
+RFC 3339 strings (boto3 gives datetimes, the wire gives epoch floats) so status never depends on the client.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from .. import contract
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    name: str
+    last_status: str | None
+    exit_code: int | None
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class ObservedTask:
+    arn: str
+    last_status: str
+    desired_status: str | None = None
+    stop_code: str | None = None
+    stopped_reason: str | None = None
+    created_at: str | None = None
+    started_at: str | None = None
+    stopped_at: str | None = None
+    capacity_provider: str | None = None
+    task_definition_arn: str | None = None
+    containers: dict[str, ContainerState] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def stopped(self) -> bool:
+        return self.last_status == "STOPPED"
+
+    @property
+    def attempt(self) -> int | None:
+        value = self.tags.get(contract.TAG_ATTEMPT)
+        return int(value) if value and value.isdigit() else None
+
+    def exit_code(self, container: str) -> int | None:
+        state = self.containers.get(container)
+        return state.exit_code if state else None
+
+
+def timestamp(value: Any) -> str | None:
+    """RFC 3339 (UTC, seconds) from a datetime, an epoch number or an ISO string."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+    elif isinstance(value, int | float):
+        moment = datetime.fromtimestamp(value, tz=UTC)
+    else:
+        try:
+            moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            return str(value)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def from_describe(task: dict[str, Any]) -> ObservedTask:
+    """An ObservedTask from one entry of DescribeTasks' ``tasks``."""
+    containers = {
+        c["name"]: ContainerState(c["name"], c.get("lastStatus"), c.get("exitCode"), c.get("reason"))
+        for c in task.get("containers", [])
+        if "name" in c
+    }
+    tags = {t["key"]: t.get("value", "") for t in task.get("tags", []) if "key" in t}
+    return ObservedTask(
+        arn=task["taskArn"],
+        last_status=task.get("lastStatus", "PROVISIONING"),
+        desired_status=task.get("desiredStatus"),
+        stop_code=task.get("stopCode"),
+        stopped_reason=task.get("stoppedReason"),
+        created_at=timestamp(task.get("createdAt")),
+        started_at=timestamp(task.get("startedAt")),
+        stopped_at=timestamp(task.get("stoppedAt")),
+        capacity_provider=task.get("capacityProviderName"),
+        task_definition_arn=task.get("taskDefinitionArn"),
+        containers=containers,
+        tags=tags,
+    )

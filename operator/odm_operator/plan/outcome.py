@@ -1,0 +1,91 @@
+"""How a stopped task ended, read from its stopCode and all three containers' exit codes.
+
+The order matters: infrastructure stop codes (a Spot interruption, a failed placement) are judged before exit
+codes, because an interrupted ODM also exits non-zero. Then the containers in run order: stage-in failing means
+the input, odm 137 means memory, any other odm code means ODM itself, stage-out failing means the upload.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from .. import contract
+from .observed import ObservedTask
+
+Kind = Literal["succeeded", "failed", "retryable", "stopped"]
+
+RETRYABLE_STOP_CODES = {
+    "SpotInterruption": "the Spot capacity was reclaimed",
+    "TerminationNotice": "the instance received a termination notice",
+    "InfrastructureHealth": "ECS stopped the task because the underlying infrastructure was unhealthy",
+}
+# TaskFailedToStart reasons that mean "no capacity right now", not "this task can never start".
+CAPACITY_MARKERS = ("NO ACTIVE INSTANCES", "EMPTY CAPACITY PROVIDER", "RESOURCE:", "CAPACITY", "INSUFFICIENT")
+OOM_EXIT = 137
+
+
+@dataclass(frozen=True)
+class Outcome:
+    kind: Kind
+    reason: str  # CamelCase status reason
+    message: str
+    exit_code: int | None = None
+
+
+def classify(task: ObservedTask, input_uri: str = "", output_uri: str = "") -> Outcome:
+    """The outcome of a STOPPED task."""
+    code = task.stop_code or ""
+    detail = task.stopped_reason or ""
+    if code in RETRYABLE_STOP_CODES:
+        return Outcome("retryable", code, f"{RETRYABLE_STOP_CODES[code]} ({detail or code})")
+    if code == "TaskFailedToStart":
+        if any(marker in detail.upper() for marker in CAPACITY_MARKERS):
+            return Outcome("retryable", "CapacityUnavailable", f"the task could not be placed: {detail}")
+        return Outcome("failed", "TaskFailedToStart", f"ECS could not start the task: {detail or code}")
+    if code == "UserInitiated":
+        return Outcome("stopped", "Stopped", f"the task was stopped: {detail or 'StopTask'}")
+    stage_in = task.exit_code(contract.STAGE_IN)
+    odm = task.exit_code(contract.ODM)
+    stage_out = task.exit_code(contract.STAGE_OUT)
+    if stage_in not in (None, 0):
+        why = _container_reason(task, contract.STAGE_IN)
+        return Outcome(
+            "failed",
+            "InputUnavailable",
+            f"stage-in exited {stage_in}: the input prefix {input_uri} is empty or unreadable"
+            + (f" ({why})" if why else "")
+            + "; check the URI and that the task role may read it",
+            stage_in,
+        )
+    if odm == OOM_EXIT:
+        return Outcome(
+            "failed",
+            "OutOfMemory",
+            "ODM ran out of memory (exit 137); give spec.resources.memory more, or split the dataset",
+            odm,
+        )
+    if odm not in (None, 0):
+        return Outcome(
+            "failed", "OdmFailed", f"ODM exited {odm}; see the odm container's log for the error", odm
+        )
+    if stage_out not in (None, 0):
+        why = _container_reason(task, contract.STAGE_OUT)
+        return Outcome(
+            "failed",
+            "OutputUploadFailed",
+            f"stage-out exited {stage_out}: copying the products to {output_uri} failed"
+            + (f" ({why})" if why else "")
+            + "; check the bucket exists and the task role may write to it",
+            stage_out,
+        )
+    if odm == 0 and stage_out == 0:
+        return Outcome("succeeded", "Succeeded", f"ODM finished and the products are in {output_uri}", 0)
+    return Outcome(
+        "failed", "TaskStopped", f"the task stopped before ODM finished: {detail or code or 'unknown'}"
+    )
+
+
+def _container_reason(task: ObservedTask, name: str) -> str:
+    state = task.containers.get(name)
+    return (state.reason or "").strip() if state else ""

@@ -1,0 +1,104 @@
+"""Observed state + outcome -> the ODMJob's status: phase, reason, message and Kubernetes-style conditions.
+
+Conditions are recomputed from the phase on every pass and keep their lastTransitionTime while their status does
+not change (kubebuilder / ACK convention). ``merge_patch`` gives the smallest JSON merge patch from the status the
+object has to the status it should have, so nothing is written when nothing changed.
+"""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime
+from typing import Any
+
+FINISHED = frozenset({"Succeeded", "Failed", "Cancelled"})
+# lastStatus values before a container runs: the job is Starting until the task reaches RUNNING.
+STARTING_STATES = frozenset({"PROVISIONING", "PENDING", "ACTIVATING"})
+
+
+def now_rfc3339(moment: datetime | None = None) -> str:
+    return (moment or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def conditions(status: dict[str, Any], now: str, generation: int | None) -> list[dict[str, Any]]:
+    """The conditions the status implies, with transition times kept from the previous ones when unchanged."""
+    phase = status.get("phase")
+    reason = status.get("reason") or phase or "Unknown"
+    message = status.get("message") or ""
+    last_status = (status.get("aws") or {}).get("lastStatus")
+    wanted: list[tuple[str, str, str, str]] = []
+    if reason == "InvalidSpec" or reason == "PolicyViolation":
+        wanted.append(("Accepted", "False", reason, message))
+    else:
+        wanted.append(("Accepted", "True", "Valid", "the spec is valid"))
+    if last_status == "PROVISIONING" and phase == "Starting":
+        wanted.append(("CapacityReady", "False", "ScalingOut", "waiting for capacity to place the task"))
+    elif last_status in ("PENDING", "ACTIVATING", "RUNNING") or phase == "Running":
+        wanted.append(("CapacityReady", "True", "Placed", "the task was placed on capacity"))
+    elif reason == "CapacityUnavailable":
+        wanted.append(("CapacityReady", "False", reason, message))
+    if phase == "Running":
+        wanted.append(("Running", "True", "TaskRunning", "the ODM task is running"))
+    elif any(c.get("type") == "Running" for c in status.get("conditions", [])):
+        wanted.append(("Running", "False", reason, message))
+    if phase == "Succeeded":
+        wanted.append(("Complete", "True", reason, message))
+    if phase == "Failed":
+        wanted.append(("Failed", "True", reason, message))
+    previous = {c.get("type"): c for c in status.get("conditions", [])}
+    out = []
+    for ctype, cstatus, creason, cmessage in wanted:
+        before = previous.get(ctype)
+        since = before.get("lastTransitionTime") if before and before.get("status") == cstatus else now
+        out.append(
+            {
+                "type": ctype,
+                "status": cstatus,
+                "reason": creason,
+                "message": cmessage,
+                "lastTransitionTime": since or now,
+                "observedGeneration": generation,
+            }
+        )
+    # A condition that no longer applies stays, as K8s Jobs keep theirs, unless it would contradict the phase.
+    for ctype, before in previous.items():
+        if ctype not in {c["type"] for c in out} and ctype not in ("Complete", "Failed", "CapacityReady"):
+            out.append(before)
+    return out
+
+
+def with_phase(
+    status: dict[str, Any], phase: str, reason: str, message: str, now: str, generation: int | None
+) -> dict[str, Any]:
+    """A copy of ``status`` in ``phase`` with conditions recomputed."""
+    new = copy.deepcopy(status)
+    new["phase"] = phase
+    new["reason"] = reason
+    new["message"] = message
+    new["observedGeneration"] = generation
+    if phase in FINISHED and not new.get("completionTime"):
+        new["completionTime"] = now
+    new["conditions"] = conditions(new, now, generation)
+    return new
+
+
+def merge_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The top-level JSON merge patch turning ``old`` into ``new`` (lists and objects are replaced whole)."""
+    patch: dict[str, Any] = {}
+    for key, value in new.items():
+        if old.get(key) != value:
+            patch[key] = value
+    for key in old:
+        if key not in new:
+            patch[key] = None
+    return patch
+
+
+def phase_changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    return (old.get("phase"), old.get("reason")) != (new.get("phase"), new.get("reason"))

@@ -1,0 +1,351 @@
+"""The operator's runtime: runs the planner's decisions against AWS and Kubernetes for one job at a time.
+
+handlers.py calls ``reconcile`` and ``finalize``; everything they decide comes from plan/reconcile.py (pure), and
+everything they do goes through the gateways in aws/ and the status writer in k8s.py. One lock per job keeps a
+timer pass and a change handler of the same job from interleaving.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from . import contract
+from .api.validation import parse_s3_uri, parse_spec
+from .aws.clients import Clients
+from .aws.ecs import EcsGateway
+from .aws.errors import AwsCallError, classify_run_failure
+from .aws.logs import LogsGateway
+from .aws.s3 import S3Gateway
+from .k8s import KubeWriter
+from .plan import reconcile as plan
+from .plan.admission import check_job
+from .plan.desired import JobRef, capacity, resolve_size, run_task, task_definition
+from .plan.observed import from_describe
+from .plan.sizing import SizingError
+from .plan.status import merge_patch, phase_changed, with_phase
+from .settings import Settings
+from .tracker import Tracker
+
+log = logging.getLogger(__name__)
+EventFn = Callable[[dict[str, Any], str, str, str], None]
+# A pass may need more than one decision (adoption found nothing -> start); never loop forever.
+MAX_STEPS = 4
+
+
+class TransientError(Exception):
+    """AWS said "not now" (throttled, 5xx): kopf retries the handler later, nothing is counted against the job."""
+
+
+class Runtime:
+    def __init__(self, settings: Settings, clients: Clients, kube: KubeWriter, events: EventFn):
+        self.settings = settings
+        tags = [{"key": contract.TAG_MANAGED_BY, "value": contract.MANAGED_BY_VALUE}] + [
+            {"key": k, "value": v} for k, v in sorted(settings.tags.items())
+        ]
+        self.ecs = EcsGateway(clients.ecs, tags)
+        self.logs = LogsGateway(
+            clients.logs, {contract.TAG_MANAGED_BY: contract.MANAGED_BY_VALUE, **settings.tags}
+        )
+        self.s3 = S3Gateway(clients.s3)
+        self.kube = kube
+        self.events = events
+        self.tracker = Tracker(self._describe, settings.poll_interval_seconds)
+        self.timing = plan.Timing(
+            settings.retry_backoff_seconds, settings.retry_backoff_max_seconds, settings.time_scale
+        )
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+        self._memory: dict[str, tuple[int, dict[str, Any]]] = {}  # uid -> (resourceVersion, status) we wrote
+
+    def start(self) -> None:
+        self.tracker.start()
+
+    def stop(self) -> None:
+        self.tracker.stop()
+
+    def _describe(self, cluster: str, arns: list[str]) -> list[dict[str, Any]]:
+        return self.ecs.describe_tasks(cluster, arns)
+
+    def _lock(self, uid: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(uid, threading.Lock())
+
+    # ----- reconcile -----------------------------------------------------------------------------------------
+
+    def reconcile(self, body: dict[str, Any]) -> float | None:
+        """One pass over a job. Returns seconds until something is due (or None)."""
+        meta = body["metadata"]
+        with self._lock(meta["uid"]):
+            return self._reconcile(body)
+
+    def _reconcile(self, body: dict[str, Any]) -> float | None:
+        meta = body["metadata"]
+        status = self._status(body)
+        errors = check_job(body, self.settings)
+        spec = parse_spec(body["spec"]) if not errors else None
+        job = plan.JobView(
+            meta["namespace"],
+            meta["name"],
+            meta["uid"],
+            meta.get("generation"),
+            spec,
+            status,
+            tuple(str(e) for e in errors),
+            meta.get("creationTimestamp"),
+        )
+        if spec is not None:
+            cluster = spec.capacity.cluster or self.settings.cluster
+            aws = status.setdefault("aws", {})
+            aws.setdefault("cluster", cluster)
+            aws.setdefault("logGroup", self.settings.log_group)
+        requeue = None
+        for _ in range(MAX_STEPS):
+            active = _active_attempt(status)
+            observed = self.tracker.get(active.get("taskArn") if active else None)
+            decision = plan.decide(dataclasses.replace(job, status=status), observed, _now(), self.timing)
+            status = self._write(body, status, decision.status)
+            requeue = decision.requeue_after
+            again = False
+            for action in decision.actions:
+                status, more = self._act(body, job, status, action)
+                again = again or more
+            if not again:
+                break
+        return requeue
+
+    def _act(self, body: dict[str, Any], job: plan.JobView, status: dict[str, Any], action: Any):
+        cluster = (status.get("aws") or {}).get("cluster") or self.settings.cluster
+        if isinstance(action, plan.Start):
+            return self._start(body, job, status, action.attempt), False
+        if isinstance(action, plan.Adopt):
+            return self._adopt(body, job, status, action.attempt, cluster)
+        if isinstance(action, plan.Watch):
+            self.tracker.watch(action.cluster or cluster, action.task_arn)
+        elif isinstance(action, plan.Forget):
+            self.tracker.forget(action.task_arn)
+        elif isinstance(action, plan.Stop):
+            self._stop_task(action.cluster or cluster, action.task_arn, action.reason)
+        elif isinstance(action, plan.DeleteJob):
+            log.info("Deleted ODMJob after ttlSecondsAfterFinished job=%s/%s", job.namespace, job.name)
+            self.kube.delete(job.namespace, job.name)
+        return status, False
+
+    def _start(
+        self, body: dict[str, Any], job: plan.JobView, status: dict[str, Any], attempt: int
+    ) -> dict[str, Any]:
+        spec = job.spec
+        assert spec is not None
+        now = _now()
+        try:
+            images = self._images(spec, status)
+            size = resolve_size(spec, images)
+        except _InputError as exc:
+            return self._fail_attempt(body, status, attempt, "InputUnavailable", str(exc), now)
+        except SizingError as exc:
+            return self._fail_attempt(body, status, attempt, "InvalidSpec", str(exc), now)
+        cap = capacity(spec, self.settings, size)
+        if cap.kind == "managed":
+            message = (
+                "operator-managed EC2 capacity is not available in this version: set spec.capacity.provider "
+                "(or the capacityProvider setting) to an existing capacity provider, or use capacity.type: fargate"
+            )
+            return self._fail_attempt(body, status, attempt, "CapacityUnavailable", message, now)
+        ref = JobRef(job.namespace, job.name, job.uid)
+        try:
+            self.ecs.ensure_cluster(cap.cluster, self.settings.create_cluster, cap.kind == "fargate")
+            self.logs.ensure_group(self.settings.log_group)
+            td_arn = self.ecs.ensure_task_definition(task_definition(spec, self.settings, size))
+            task, failures = self.ecs.run_task(run_task(spec, self.settings, ref, attempt, td_arn, cap))
+        except AwsCallError as exc:
+            if exc.kind == "transient":
+                raise TransientError(exc.message) from exc
+            reason = (
+                "AccessDenied"
+                if "AccessDenied" in exc.code or "Unauthorized" in exc.code
+                else "AwsRequestFailed"
+            )
+            new = plan.after_run_failure(
+                status, attempt, reason, exc.message, exc.kind == "retryable", now, job.generation
+            )
+            return self._write(body, status, new)
+        if task is not None:
+            observed = from_describe(task)
+            self.tracker.record(observed)
+            self.tracker.watch(cap.cluster, observed.arn)
+            log.info(
+                "Started task job=%s/%s attempt=%d task=%s", job.namespace, job.name, attempt, observed.arn
+            )
+            new = plan.after_run_task(
+                status, attempt, observed, now, job.generation, self.settings.log_stream_prefix
+            )
+            return self._write(body, status, new)
+        failure = (
+            failures[0] if failures else {"reason": "RESOURCE:UNKNOWN", "detail": "RunTask placed no task"}
+        )
+        reason = str(failure.get("reason", ""))
+        message = f"RunTask failed: {reason} {failure.get('detail') or ''}".strip()
+        retryable = classify_run_failure(reason) == "retryable"
+        new = plan.after_run_failure(
+            status,
+            attempt,
+            "CapacityUnavailable" if retryable else "RunTaskFailed",
+            message,
+            retryable,
+            now,
+            job.generation,
+        )
+        return self._write(body, status, new)
+
+    def _adopt(
+        self, body: dict[str, Any], job: plan.JobView, status: dict[str, Any], attempt: int, cluster: str
+    ) -> tuple[dict[str, Any], bool]:
+        try:
+            tasks = self.ecs.tasks_started_by(cluster, contract.started_by(job.uid))
+        except AwsCallError as exc:
+            raise TransientError(exc.message) from exc
+        mine = [from_describe(t) for t in tasks]
+        mine = [t for t in mine if t.attempt == attempt]
+        if not mine:
+            log.info("Found no task to adopt job=%s/%s attempt=%d", job.namespace, job.name, attempt)
+            return self._start(body, job, status, attempt), True
+        task = mine[0]
+        self.tracker.record(task)
+        self.tracker.watch(cluster, task.arn)
+        log.info("Adopted task job=%s/%s attempt=%d task=%s", job.namespace, job.name, attempt, task.arn)
+        new = plan.after_run_task(
+            status, attempt, task, _now(), job.generation, self.settings.log_stream_prefix
+        )
+        return self._write(body, status, new), True
+
+    def _fail_attempt(
+        self,
+        body: dict[str, Any],
+        status: dict[str, Any],
+        attempt: int,
+        reason: str,
+        message: str,
+        now: datetime,
+    ) -> dict[str, Any]:
+        new = plan.after_run_failure(
+            status, attempt, reason, message, False, now, body["metadata"].get("generation")
+        )
+        return self._write(body, status, new)
+
+    def _images(self, spec: Any, status: dict[str, Any]) -> int | None:
+        if spec.resources is not None:
+            return None
+        uri = parse_s3_uri(spec.input.s3_uri)
+        try:
+            dataset = self.s3.count_images(uri.bucket, uri.prefix)
+        except AwsCallError as exc:
+            if exc.kind == "transient":
+                raise TransientError(exc.message) from exc
+            raise _InputError(f"cannot list {spec.input.s3_uri}: {exc.message}") from exc
+        if dataset.images == 0:
+            raise _InputError(
+                f"the input prefix {spec.input.s3_uri} holds no images (jpg, jpeg, tif, tiff, png, dng)"
+            )
+        return dataset.images
+
+    def _stop_task(self, cluster: str, arn: str, reason: str) -> None:
+        try:
+            self.ecs.stop_task(cluster, arn, reason)
+        except AwsCallError as exc:
+            raise TransientError(exc.message) from exc
+
+    # ----- delete --------------------------------------------------------------------------------------------
+
+    def finalize(self, body: dict[str, Any]) -> None:
+        """Stop the job's task (if any) before kopf removes the finalizer. A finished job costs no AWS call."""
+        meta = body["metadata"]
+        with self._lock(meta["uid"]):
+            status = self._status(body)
+            active = _active_attempt(status)
+            cluster = (status.get("aws") or {}).get("cluster") or self.settings.cluster
+            if active is not None and status.get("phase") not in ("Succeeded", "Failed", "Cancelled"):
+                reason = f"odm-operator: ODMJob {meta['namespace']}/{meta['name']} was deleted"
+                arns = [active["taskArn"]] if active.get("taskArn") else []
+                if not arns:  # in flight: RunTask may have happened; find it
+                    try:
+                        tasks = self.ecs.tasks_started_by(cluster, contract.started_by(meta["uid"]))
+                    except AwsCallError as exc:
+                        raise TransientError(exc.message) from exc
+                    arns = [t["taskArn"] for t in tasks if t.get("lastStatus") != "STOPPED"]
+                for arn in arns:
+                    self._stop_task(cluster, arn, reason)
+                    self.tracker.forget(arn)
+                    log.info(
+                        "Stopped task of deleted job job=%s/%s task=%s", meta["namespace"], meta["name"], arn
+                    )
+        with self._locks_guard:
+            self._locks.pop(meta["uid"], None)
+        self._memory.pop(meta["uid"], None)
+
+    # ----- status --------------------------------------------------------------------------------------------
+
+    def _status(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The newest status we know: the body's, unless our own last write is newer than the body we got."""
+        meta = body["metadata"]
+        remembered = self._memory.get(meta["uid"])
+        body_rv = _rv(meta.get("resourceVersion"))
+        if remembered and body_rv is not None and remembered[0] > body_rv:
+            return _copy(remembered[1])
+        return _copy(dict(body.get("status") or {}))
+
+    def _write(self, body: dict[str, Any], old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+        patch = merge_patch(old, new)
+        if not patch:
+            return new
+        meta = body["metadata"]
+        updated = self.kube.patch_status(meta["namespace"], meta["name"], patch)
+        if updated is not None:
+            rv = _rv(updated.get("metadata", {}).get("resourceVersion"))
+            if rv is not None:
+                self._memory[meta["uid"]] = (rv, _copy(new))
+        if phase_changed(old, new):
+            kind = "Warning" if new.get("phase") == "Failed" else "Normal"
+            self.events(body, kind, new.get("reason") or new.get("phase") or "", new.get("message") or "")
+            log.info(
+                "Changed phase job=%s/%s phase=%s reason=%s",
+                meta["namespace"],
+                meta["name"],
+                new.get("phase"),
+                new.get("reason"),
+            )
+        return new
+
+
+class _InputError(Exception):
+    pass
+
+
+def _active_attempt(status: dict[str, Any]) -> dict[str, Any] | None:
+    attempts = status.get("attempts") or []
+    if attempts and not attempts[-1].get("finishedAt"):
+        return attempts[-1]
+    return None
+
+
+def _rv(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _copy(value: Any) -> Any:
+    import copy
+
+    return copy.deepcopy(value)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+__all__ = ["Runtime", "TransientError", "with_phase"]

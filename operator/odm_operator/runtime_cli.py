@@ -1,0 +1,58 @@
+"""`odm-operator run` (and, when the sandbox extra is installed, `sandbox`): the commands that start processes."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from typing import Any
+
+
+def add_commands(sub: Any) -> None:
+    p = sub.add_parser(
+        "run", help="run the operator (kubeconfig or in-cluster credentials; AWS from the environment)"
+    )
+    scope = p.add_mutually_exclusive_group()
+    scope.add_argument(
+        "-n", "--namespace", action="append", default=[], help="watch this namespace (repeatable)"
+    )
+    scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace (default)")
+    p.add_argument("--standalone", action="store_true", help="no peering: run alone (one replica)")
+    p.add_argument(
+        "--peering", default=None, help="kopf peering name for several replicas (default: standalone)"
+    )
+    p.add_argument(
+        "--liveness", default="http://0.0.0.0:8080/healthz", help="liveness endpoint URL ('' disables)"
+    )
+    p.add_argument("--verbose", action="store_true")
+    p.set_defaults(func=cmd_run)
+    try:
+        from .sandbox.cli import add_sandbox_command
+    except ImportError:
+        return
+    add_sandbox_command(sub)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import kopf
+
+    from . import handlers  # noqa: F401  (registers the handlers)
+
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("botocore", "urllib3", "kubernetes", "aiohttp.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    namespaces = args.namespace or []
+    standalone = args.standalone or not args.peering
+    asyncio.run(
+        kopf.operator(
+            clusterwide=not namespaces,
+            namespaces=namespaces,
+            standalone=standalone,
+            peering_name=args.peering,
+            liveness_endpoint=args.liveness or None,
+        )
+    )
+    return 0
