@@ -4,7 +4,33 @@ import pytest
 
 from odm_operator.api.odm_options import OPTIONS, RESERVED, check_options, to_args
 
-REQUIRED_BY_ISSUE = ["dsm", "dtm", "fast-orthophoto", "cog", "skip-report", "skip-3dmodel", "optimize-disk-space", "orthophoto-resolution", "dem-resolution", "feature-quality", "pc-quality", "feature-type", "split", "split-overlap", "max-concurrency", "min-num-features", "matcher-neighbors", "use-3dmesh", "pc-las", "pc-ept", "pc-copc", "auto-boundary", "end-with", "rerun-from", "radiometric-calibration"]
+REQUIRED_BY_ISSUE = [
+    "dsm",
+    "dtm",
+    "fast-orthophoto",
+    "cog",
+    "skip-report",
+    "skip-3dmodel",
+    "optimize-disk-space",
+    "orthophoto-resolution",
+    "dem-resolution",
+    "feature-quality",
+    "pc-quality",
+    "feature-type",
+    "split",
+    "split-overlap",
+    "max-concurrency",
+    "min-num-features",
+    "matcher-neighbors",
+    "use-3dmesh",
+    "pc-las",
+    "pc-ept",
+    "pc-copc",
+    "auto-boundary",
+    "end-with",
+    "rerun-from",
+    "radiometric-calibration",
+]
 
 
 def test_the_table_holds_every_option_users_ask_for():
