@@ -1,0 +1,194 @@
+"""Corrections to moto's ECS backend that make it answer like ECS, installed on each backend instance it uses.
+
+moto's RunTask on an Auto Scaling group capacity provider with no registered instance fails with HTTP 500; ECS
+accepts the task in PROVISIONING and scales out (the operator depends on that to scale from zero). moto's StopTask
+jumps straight to STOPPED without a stop code; ECS sets desiredStatus STOPPED, deletes the task's tags and lets
+the agent stop the containers. moto's ListTasks returns every task when no desiredStatus is given (ECS: RUNNING
+only), and its DescribeTasks scans every task of every cluster per requested ARN. The patches replace those
+methods on the backend *instance* (never on moto's classes, so other moto users in the process are untouched);
+moto's reset creates new instances, so the HTTP middleware calls ``ensure`` before every ECS request.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from moto.ecs.exceptions import InvalidParameterException
+from moto.ecs.models import Task
+
+from .agent import SimulatedEcsAgent
+from .task_run import FARGATE_PROVIDERS
+
+PATCHED_MARKER = "_odm_sandbox_patched"
+
+# RunTask's documented ceiling (not adjustable).
+MAX_TASKS_PER_RUN = 10
+# DescribeTasks takes at most this many tasks per call.
+MAX_DESCRIBE_TASKS = 100
+
+NOT_ASSOCIATED_MESSAGE = (
+    "The specified capacity provider strategy cannot contain a capacity provider that is not associated with the "
+    "cluster. Associate the capacity provider with the cluster or specify a valid capacity provider and try again."
+)
+
+
+class EcsBackendPatches:
+    def __init__(self, agent: SimulatedEcsAgent) -> None:
+        self.agent = agent
+
+    def ensure(self, backend: Any) -> None:
+        if backend.__dict__.get(PATCHED_MARKER):
+            return
+        original_run_task = backend.run_task
+
+        def run_task(
+            cluster_str: str,
+            task_definition_str: str,
+            count: int,
+            overrides: dict[str, Any] | None,
+            started_by: str,
+            tags: list[dict[str, str]] | None,
+            launch_type: str | None,
+            networking_configuration: dict[str, Any] | None = None,
+            group: str | None = None,
+            platform_version: str | None = None,
+            capacity_provider_strategy: list[dict[str, Any]] | None = None,
+        ) -> list[Task]:
+            if count is not None and count > MAX_TASKS_PER_RUN:
+                raise InvalidParameterException(f"count must be between 1 and {MAX_TASKS_PER_RUN}.")
+            cluster = backend._get_cluster(cluster_str)
+            strategy = capacity_provider_strategy
+            if not strategy and not launch_type:
+                strategy = cluster.default_capacity_provider_strategy
+            provider = None
+            if strategy and not launch_type:
+                _check_associated(cluster, strategy)
+                provider = _pick_provider(strategy)
+            if provider is not None and provider not in FARGATE_PROVIDERS:
+                tasks = _run_on_auto_scaling_provider(
+                    backend, cluster, task_definition_str, count or 1, overrides, started_by, tags,
+                    networking_configuration, group, platform_version, provider,
+                )  # fmt: skip
+            else:
+                chosen = [s for s in strategy if s["capacityProvider"] == provider][:1] if provider else None
+                tasks = original_run_task(
+                    cluster_str, task_definition_str, count, overrides, started_by, tags, launch_type,
+                    networking_configuration, group, platform_version, chosen or capacity_provider_strategy,
+                )  # fmt: skip
+            for task in tasks:
+                self.agent.adopt(backend, task)
+            return tasks
+
+        def stop_task(cluster_str: str, task_str: str, reason: str | None) -> Task:
+            cluster = backend._get_cluster(cluster_str)
+            task = _find_task(backend, cluster, task_str)
+            if task is None:
+                raise InvalidParameterException("The referenced task was not found.")
+            self.agent.request_stop(backend, task, reason)
+            return task
+
+        def describe_tasks(cluster_str: str, tasks: list[str]) -> list[Task]:
+            cluster = backend._get_cluster(cluster_str)
+            if not tasks:
+                raise InvalidParameterException("Tasks cannot be empty.")
+            if len(tasks) > MAX_DESCRIBE_TASKS:
+                raise InvalidParameterException(f"Tasks cannot have more than {MAX_DESCRIBE_TASKS} elements.")
+            found: dict[str, Task] = {}
+            for ref in tasks:
+                task = _find_task(backend, cluster, ref)
+                if task is not None:
+                    found.setdefault(task.task_arn, task)
+            return list(found.values())
+
+        original_list_tasks = backend.list_tasks
+
+        def list_tasks(
+            cluster_str: str | None = None,
+            container_instance: str | None = None,
+            family: str | None = None,
+            started_by: str | None = None,
+            service_name: str | None = None,
+            desiredStatus: str | None = None,  # noqa: N803 - moto's parameter name
+        ) -> list[Task]:
+            return original_list_tasks(
+                cluster_str, container_instance, family, started_by, service_name, desiredStatus or "RUNNING"
+            )
+
+        backend.run_task = run_task
+        backend.stop_task = stop_task
+        backend.describe_tasks = describe_tasks
+        backend.list_tasks = list_tasks
+        backend.__dict__[PATCHED_MARKER] = True
+
+
+def _check_associated(cluster: Any, strategy: list[dict[str, Any]]) -> None:
+    associated = set(cluster.capacity_providers or [])
+    for item in strategy:
+        if item.get("capacityProvider") not in associated:
+            raise InvalidParameterException(NOT_ASSOCIATED_MESSAGE)
+
+
+def _pick_provider(strategy: list[dict[str, Any]]) -> str:
+    """The provider a single task goes to: one with a base first, else the heaviest weight (ties: first listed)."""
+    with_base = [item for item in strategy if int(item.get("base") or 0) > 0]
+    if with_base:
+        return with_base[0]["capacityProvider"]
+    return max(strategy, key=lambda item: int(item.get("weight") or 0))["capacityProvider"]
+
+
+def _find_task(backend: Any, cluster: Any, ref: str) -> Task | None:
+    """A task of ``cluster`` by full ARN, short ARN or ID, in O(1)."""
+    tasks = backend.tasks.get(cluster.name, {})
+    task = tasks.get(ref)
+    if task is not None:
+        return task
+    task_id = ref.rsplit("/", 1)[-1]
+    base = cluster.arn.replace(":cluster/", ":task/", 1)
+    task = tasks.get(f"{base}/{task_id}")
+    if task is None:
+        task = tasks.get(f"{base.rsplit('/', 1)[0]}/{task_id}")
+    return task
+
+
+def _run_on_auto_scaling_provider(
+    backend: Any,
+    cluster: Any,
+    task_definition_str: str,
+    count: int,
+    overrides: dict[str, Any] | None,
+    started_by: str | None,
+    tags: list[dict[str, str]] | None,
+    networking_configuration: dict[str, Any] | None,
+    group: str | None,
+    platform_version: str | None,
+    provider: str,
+) -> list[Task]:
+    """Tasks accepted in PROVISIONING, as ECS does with managed scaling; the agent places them when it can."""
+    if provider not in backend.capacity_providers:
+        raise InvalidParameterException(NOT_ASSOCIATED_MESSAGE)
+    task_definition = backend.describe_task_definition(task_definition_str)
+    if getattr(task_definition, "status", "ACTIVE") != "ACTIVE":
+        raise InvalidParameterException("TaskDefinition is inactive")
+    group = group or f"family:{task_definition.family}"
+    requirements = backend._calculate_task_resource_requirements(task_definition)
+    cluster_tasks = backend.tasks.setdefault(cluster.name, {})
+    tasks = []
+    for _ in range(count):
+        task = Task(
+            cluster,
+            task_definition,
+            None,
+            requirements,
+            backend=backend,
+            group=group,
+            launch_type="",
+            overrides=overrides or {},
+            started_by=started_by or "",
+            tags=tags or [],
+            networking_configuration=networking_configuration,
+            platform_version=platform_version,
+            capacity_provider_name=provider,
+        )
+        cluster_tasks[task.task_arn] = task
+        tasks.append(task)
+    return tasks

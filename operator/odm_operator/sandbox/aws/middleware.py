@@ -1,0 +1,127 @@
+"""WSGI middleware in front of moto: counts, injects faults, throttles, serialises and corrects ECS.
+
+It sits in the same process as moto's app rather than in a separate proxy, so the simulated agent can share one
+lock with it: a request runs under the lock, so the agent never mutates moto's objects while moto serialises or
+iterates them. Order per request: count it, then a matching fault rule answers, then ECS's token buckets may
+answer ThrottlingException, and only then does moto see it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.ecs.models import ecs_backends
+
+from . import ecs_responses
+from .counters import CallCounters
+from .ecs_backend import EcsBackendPatches
+from .errors import error_response
+from .faults import FaultInjector
+from .operations import identify, read_body
+from .throttle import EcsThrottle
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+# ECS's answer when a token bucket is empty (HTTP 400, JSON protocol).
+THROTTLING_CODE = "ThrottlingException"
+THROTTLING_MESSAGE = "Rate exceeded"
+THROTTLING_STATUS = 400
+
+# ECS answers whose body the sandbox corrects (ecs_responses.py).
+REWRITTEN_ECS_ACTIONS = frozenset({"DescribeTasks", "ListTasks"})
+
+MOTO_API_PREFIX = "/moto-api"
+MOTO_RESET_PATH = "/moto-api/reset"
+
+
+class SandboxMiddleware:
+    def __init__(
+        self,
+        app: WsgiApp,
+        *,
+        lock: threading.RLock,
+        counters: CallCounters,
+        throttle: EcsThrottle,
+        faults: FaultInjector,
+        ecs_patches: EcsBackendPatches,
+        on_reset: Callable[[], None] | None = None,
+    ) -> None:
+        self.app = app
+        self.lock = lock
+        self.counters = counters
+        self.throttle = throttle
+        self.faults = faults
+        self.ecs_patches = ecs_patches
+        self.on_reset = on_reset
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith(MOTO_API_PREFIX):
+            if path == MOTO_RESET_PATH and environ.get("REQUEST_METHOD") == "POST" and self.on_reset:
+                self.on_reset()
+                return self._answer(start_response, "200 OK", [("Content-Type", "application/json")],
+                                    json.dumps({"status": "ok"}).encode())  # fmt: skip
+            return self._forward(environ, start_response)
+
+        op = identify(environ)
+        self.counters.record_call(op.key)
+        head = environ.get("REQUEST_METHOD") == "HEAD"
+        rule = self.faults.pick(op.key)
+        if rule is not None:
+            self.counters.record_fault(op.key)
+            error = error_response(op.protocol, op.service, rule.code, rule.message, rule.status, head)
+            return self._answer(start_response, error.status_line, error.headers, error.body)
+        if op.service == "ecs" and not self.throttle.allow(op.name, op.region):
+            self.counters.record_throttled(op.key)
+            error = error_response(
+                op.protocol, op.service, THROTTLING_CODE, THROTTLING_MESSAGE, THROTTLING_STATUS
+            )
+            return self._answer(start_response, error.status_line, error.headers, error.body)
+        if op.service != "ecs":
+            return self._forward(environ, start_response)
+
+        request_body = read_body(environ) if op.name in REWRITTEN_ECS_ACTIONS else b""
+        with self.lock:
+            if op.region:
+                self.ecs_patches.ensure(ecs_backends[DEFAULT_ACCOUNT_ID][op.region])
+            status, headers, body = self._call(environ)
+        if op.name in REWRITTEN_ECS_ACTIONS and status.startswith("200"):
+            body = ecs_responses.rewrite(op.name, request_body, body)
+        return self._answer(start_response, status, headers, body)
+
+    def _forward(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        with self.lock:
+            status, headers, body = self._call(environ)
+        return self._answer(start_response, status, headers, body)
+
+    def _call(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
+        """Run moto's app to completion (body included) so nothing of it runs outside the lock."""
+        captured: dict[str, Any] = {}
+
+        def capture(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Callable[[bytes], None]:
+            captured["status"], captured["headers"] = status, headers
+            return lambda chunk: None
+
+        result = self.app(environ, capture)
+        try:
+            body = b"".join(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        return captured["status"], captured["headers"], body
+
+    @staticmethod
+    def _answer(
+        start_response: Callable[..., Any], status: str, headers: list[tuple[str, str]], body: bytes
+    ) -> Iterable[bytes]:
+        headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+        headers.append(("Content-Length", str(len(body))))
+        start_response(status, headers)
+        return [body]
