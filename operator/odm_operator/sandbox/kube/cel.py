@@ -111,7 +111,9 @@ class _Parser:
     def take(self, text: str | None = None) -> _Tok:
         tok = self.tokens[self.i]
         if text is not None and tok.text != text:
-            raise CelError(f"Syntax error at {tok.pos}: expected {text!r}, got {tok.text or 'end'!r} in {self.source!r}")
+            raise CelError(
+                f"Syntax error at {tok.pos}: expected {text!r}, got {tok.text or 'end'!r} in {self.source!r}"
+            )
         self.i += 1
         return tok
 
@@ -166,7 +168,11 @@ class _Parser:
         if tok.text == "-":
             self.take()
             operand = self.unary()
-            if operand[0] == "lit" and isinstance(operand[1], int | float) and not isinstance(operand[1], bool):
+            if (
+                operand[0] == "lit"
+                and isinstance(operand[1], int | float)
+                and not isinstance(operand[1], bool)
+            ):
                 return ("lit", -operand[1])
             return ("neg", operand)
         return self.member()

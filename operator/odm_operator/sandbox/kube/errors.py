@@ -98,14 +98,17 @@ def bad_request(message: str) -> ApiError:
     return ApiError(400, message)
 
 
-def method_not_allowed(message: str = "the server does not allow this method on the requested resource") -> ApiError:
+def method_not_allowed(
+    message: str = "the server does not allow this method on the requested resource",
+) -> ApiError:
     return ApiError(405, message)
 
 
 def unsupported_media_type(accepted: list[str]) -> ApiError:
     return ApiError(
         415,
-        "the body of the request was in an unknown format - accepted media types include: " + ", ".join(accepted),
+        "the body of the request was in an unknown format - accepted media types include: "
+        + ", ".join(accepted),
     )
 
 
@@ -136,6 +139,7 @@ class FieldError:
     value: Any = None
     detail: str = ""
     show_value: bool = True
+    reason: str = ""  # details.causes[].reason when it differs from the one the type implies
 
     # The cause reasons the apiserver puts in details.causes[].reason, keyed by the error type.
     CAUSES = {
@@ -151,17 +155,15 @@ class FieldError:
 
     def body(self) -> str:
         """The message without the path, e.g. `Invalid value: 11: spec.x in body should be ...`."""
-        if not self.show_value:
-            text = self.type
-        else:
-            text = f"{self.type}: {render_value(self.value)}"
+        text = f"{self.type}: {render_value(self.value)}" if self.show_value else self.type
         return f"{text}: {self.detail}" if self.detail else text
 
     def __str__(self) -> str:
         return f"{self.path}: {self.body()}" if self.path else self.body()
 
     def cause(self) -> dict[str, Any]:
-        return {"reason": self.CAUSES.get(self.type, "FieldValueInvalid"), "message": self.body(), "field": self.path}
+        reason = self.reason or self.CAUSES.get(self.type, "FieldValueInvalid")
+        return {"reason": reason, "message": self.body(), "field": self.path}
 
 
 def render_value(value: Any) -> str:
@@ -185,6 +187,10 @@ def invalid(path: str, value: Any, detail: str) -> FieldError:
     return FieldError(path, "Invalid value", value, detail)
 
 
+def type_invalid(path: str, actual: str, detail: str) -> FieldError:
+    return FieldError(path, "Invalid value", actual, detail, reason="FieldValueTypeInvalid")
+
+
 def forbidden(path: str, detail: str) -> FieldError:
     return FieldError(path, "Forbidden", detail=detail, show_value=False)
 
@@ -195,11 +201,14 @@ def not_supported(path: str, value: Any, allowed: list[Any]) -> FieldError:
 
 
 def too_long(path: str, limit: int) -> FieldError:
-    return FieldError(path, "Too long", detail=f"may not be more than {limit} bytes", show_value=False)
+    unit = "byte" if limit == 1 else "bytes"
+    return FieldError(path, "Too long", detail=f"may not be more than {limit} {unit}", show_value=False)
 
 
 def too_many(path: str, actual: int, limit: int) -> FieldError:
-    return FieldError(path, "Too many", actual, f"must have at most {limit} items")
+    return FieldError(
+        path, "Too many", actual, f"must have at most {limit} {'item' if limit == 1 else 'items'}"
+    )
 
 
 def duplicate(path: str, value: Any) -> FieldError:
