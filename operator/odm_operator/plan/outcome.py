@@ -49,13 +49,14 @@ def classify(task: ObservedTask, input_uri: str = "", output_uri: str = "") -> O
     odm = task.exit_code(contract.ODM)
     stage_out = task.exit_code(contract.STAGE_OUT)
     if stage_in not in (None, 0):
-        why = _container_reason(task, contract.STAGE_IN)
+        why = (
+            _container_reason(task, contract.STAGE_IN)
+            or f"the input prefix {input_uri} is empty or unreadable"
+        )
         return Outcome(
             "failed",
             "InputUnavailable",
-            f"stage-in exited {stage_in}: the input prefix {input_uri} is empty or unreadable"
-            + (f" ({why})" if why else "")
-            + "; check the URI and that the task role may read it",
+            f"stage-in exited {stage_in}: {why}; check the URI and that the task role may read it",
             stage_in,
         )
     if odm == OOM_EXIT:
@@ -70,13 +71,11 @@ def classify(task: ObservedTask, input_uri: str = "", output_uri: str = "") -> O
             "failed", "OdmFailed", f"ODM exited {odm}; see the odm container's log for the error", odm
         )
     if stage_out not in (None, 0):
-        why = _container_reason(task, contract.STAGE_OUT)
+        why = _container_reason(task, contract.STAGE_OUT) or f"copying the products to {output_uri} failed"
         return Outcome(
             "failed",
             "OutputUploadFailed",
-            f"stage-out exited {stage_out}: copying the products to {output_uri} failed"
-            + (f" ({why})" if why else "")
-            + "; check the bucket exists and the task role may write to it",
+            f"stage-out exited {stage_out}: {why}; check the bucket exists and the task role may write to it",
             stage_out,
         )
     if odm == 0 and stage_out == 0:

@@ -1,0 +1,189 @@
+"""The whole local stack in one object: Kubernetes API emulator + AWS emulator + the operator as a child process.
+
+The operator is started exactly as in a cluster (``odm-operator run``) and reaches the emulators only through
+a kubeconfig and ``AWS_ENDPOINT_URL``. The stack also prepares what an AWS admin would have: the default VPC's
+subnets and security group in the operator's settings, and an existing EC2 capacity provider (``sandbox-ec2``,
+an Auto Scaling group at zero) that ec2 jobs use when they name no provider.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from ..api.crd import build_crd
+from .aws import AwsSandbox
+from .kube import KubeEmulator
+
+SANDBOX_PROVIDER = "sandbox-ec2"
+SANDBOX_CLUSTER = "odm"
+# The operator polls ECS this often in the sandbox (seconds of real time); AWS itself would use 10 s.
+SANDBOX_POLL_SECONDS = 0.5
+
+
+class Stack:
+    def __init__(self, state_dir: Path, time_scale: float = 60.0, quotas: bool = True, operator: bool = True):
+        self.state_dir = state_dir
+        self.time_scale = time_scale
+        self.want_operator = operator
+        self.kube = KubeEmulator(crd_paths=[], crds=[build_crd()])
+        self.aws = AwsSandbox(time_scale=time_scale, quotas=quotas)
+        self.operator: subprocess.Popen[bytes] | None = None
+        self._log: Any = None
+
+    # ----- lifecycle -----------------------------------------------------------------------------------------
+
+    def start(self) -> Stack:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        (self.state_dir / "ready").unlink(missing_ok=True)
+        self.kube.start()
+        self.aws.start()
+        self.kubeconfig = self.kube.write_kubeconfig(self.state_dir / "kubeconfig")
+        subnets, groups = self._prepare_account()
+        self.operator_env = {
+            **self.aws.env(),
+            "KUBECONFIG": str(self.kubeconfig),
+            "ODM_OPERATOR_REGION": self.aws.region,
+            "ODM_OPERATOR_CLUSTER": SANDBOX_CLUSTER,
+            "ODM_OPERATOR_SUBNETS": json.dumps(subnets),
+            "ODM_OPERATOR_SECURITY_GROUPS": json.dumps(groups),
+            "ODM_OPERATOR_CAPACITY_PROVIDER": SANDBOX_PROVIDER,
+            "ODM_OPERATOR_POLL_INTERVAL_SECONDS": str(SANDBOX_POLL_SECONDS),
+            "ODM_OPERATOR_TIME_SCALE": str(self.time_scale),
+        }
+        self._write_env_files()
+        if self.want_operator:
+            self.start_operator()
+        (self.state_dir / "ready").write_text("ok\n")
+        return self
+
+    def start_operator(self) -> subprocess.Popen[bytes]:
+        """Start (or restart) `odm-operator run` as a child; its log goes to STATE_DIR/operator.log."""
+        env = {**os.environ, **self.operator_env, "PYTHONUNBUFFERED": "1"}
+        self._log = open(self.state_dir / "operator.log", "ab")  # noqa: SIM115 - closed in stop()
+        self.operator = subprocess.Popen(
+            [sys.executable, "-m", "odm_operator.cli", "run", "--standalone", "--liveness", ""],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        return self.operator
+
+    def operator_died(self) -> str | None:
+        """The tail of the operator's log if it exited on its own, else None."""
+        if not self.want_operator or self.operator is None or self.operator.poll() is None:
+            return None
+        log = (self.state_dir / "operator.log").read_text(errors="replace").splitlines()
+        return "\n".join(log[-20:])
+
+    def kill_operator(self, sig: int = signal.SIGKILL) -> None:
+        if self.operator and self.operator.poll() is None:
+            self.operator.send_signal(sig)
+            self.operator.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.operator and self.operator.poll() is None:
+            self.operator.terminate()
+            try:
+                self.operator.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.operator.kill()
+                self.operator.wait()
+        if self._log:
+            self._log.close()
+        self.aws.stop()
+        self.kube.stop()
+        (self.state_dir / "ready").unlink(missing_ok=True)
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ----- setup ---------------------------------------------------------------------------------------------
+
+    def client(self, service: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=self.aws.endpoint_url,
+            region_name=self.aws.region,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+    def _prepare_account(self) -> tuple[list[str], list[str]]:
+        """Default-VPC subnets and security group, and an existing EC2 capacity provider at zero instances."""
+        ec2 = self.client("ec2")
+        subnets = sorted(s["SubnetId"] for s in ec2.describe_subnets()["Subnets"] if s.get("DefaultForAz"))[
+            :3
+        ]
+        groups = [
+            g["GroupId"] for g in ec2.describe_security_groups(GroupNames=["default"])["SecurityGroups"]
+        ]
+        ec2.create_launch_template(
+            LaunchTemplateName=SANDBOX_PROVIDER,
+            LaunchTemplateData={
+                "ImageId": "resolve:ssm:/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id",
+                "InstanceType": "m6i.2xlarge",
+            },
+        )
+        asg = self.client("autoscaling")
+        asg.create_auto_scaling_group(
+            AutoScalingGroupName=SANDBOX_PROVIDER,
+            MinSize=0,
+            MaxSize=10,
+            DesiredCapacity=0,
+            MixedInstancesPolicy={
+                "LaunchTemplate": {
+                    "LaunchTemplateSpecification": {
+                        "LaunchTemplateName": SANDBOX_PROVIDER,
+                        "Version": "$Latest",
+                    },
+                    "Overrides": [{"InstanceType": t} for t in ("m6i.2xlarge", "r6i.2xlarge", "r6i.4xlarge")],
+                },
+                "InstancesDistribution": {"OnDemandPercentageAboveBaseCapacity": 100},
+            },
+            VPCZoneIdentifier=",".join(subnets),
+            NewInstancesProtectedFromScaleIn=True,
+        )
+        arn = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[SANDBOX_PROVIDER])["AutoScalingGroups"][
+            0
+        ]["AutoScalingGroupARN"]
+        ecs = self.client("ecs")
+        ecs.create_capacity_provider(
+            name=SANDBOX_PROVIDER,
+            autoScalingGroupProvider={
+                "autoScalingGroupArn": arn,
+                "managedScaling": {"status": "ENABLED", "targetCapacity": 100},
+                "managedTerminationProtection": "ENABLED",
+            },
+        )
+        ecs.create_cluster(
+            clusterName=SANDBOX_CLUSTER, capacityProviders=["FARGATE", "FARGATE_SPOT", SANDBOX_PROVIDER]
+        )
+        return subnets, groups
+
+    def _write_env_files(self) -> None:
+        lines = [f"export {k}={v}" for k, v in self.aws.env().items()]
+        (self.state_dir / "aws.env").write_text("\n".join(lines) + "\n")
+        (self.state_dir / "sandbox.env").write_text(f"export SANDBOX_CONTROL_URL={self.aws.control_url}\n")
+
+
+def wait_until(predicate: Any, timeout: float, interval: float = 0.1) -> Any:
+    """Poll ``predicate`` until it returns a truthy value or ``timeout`` passes (then return the last value)."""
+    deadline = time.monotonic() + timeout
+    value = predicate()
+    while not value and time.monotonic() < deadline:
+        time.sleep(interval)
+        value = predicate()
+    return value
