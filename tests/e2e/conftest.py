@@ -1,0 +1,151 @@
+"""End-to-end fixtures: one local stack (Kubernetes API emulator, AWS emulator, the operator as a child process)
+for the whole session, driven with the real kubectl and boto3. Each test works in its own namespace."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import shutil
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from odm_operator.sandbox.stack import Stack
+
+REPO = Path(__file__).resolve().parents[2]
+# Simulated seconds per real second: a 30-image job (~14 simulated minutes) takes ~1.5 s.
+TIME_SCALE = 600.0
+_names = itertools.count(1)
+
+
+def kubectl_binary() -> str:
+    local = REPO / ".tools" / "bin" / "kubectl"
+    found = str(local) if local.exists() else shutil.which("kubectl")
+    if not found:
+        pytest.fail("kubectl not found: run `make tools` (make test does)")
+    return found
+
+
+class E2E:
+    def __init__(self, stack: Stack, tmp: Path):
+        self.stack = stack
+        self.kubectl_path = kubectl_binary()
+        self.cache = tmp / "kubectl-cache"
+        self.ecs = stack.client("ecs")
+        self.s3 = stack.client("s3")
+
+    # ----- kubectl ---------------------------------------------------------------------------------------------
+
+    def kubectl(
+        self, *args: str, stdin: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess:
+        cmd = [
+            self.kubectl_path,
+            "--kubeconfig",
+            str(self.stack.kubeconfig),
+            "--cache-dir",
+            str(self.cache),
+            *args,
+        ]
+        result = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=60)
+        if check and result.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed: {result.stderr}")
+        return result
+
+    def namespace(self) -> str:
+        name = f"t{next(_names)}"
+        self.kubectl("create", "namespace", name)
+        return name
+
+    def apply(self, obj: dict[str, Any], check: bool = True) -> subprocess.CompletedProcess:
+        return self.kubectl("apply", "-f", "-", stdin=json.dumps(obj), check=check)
+
+    def get(self, namespace: str, name: str) -> dict[str, Any] | None:
+        result = self.kubectl("get", "odmjob", name, "-n", namespace, "-o", "json", check=False)
+        return json.loads(result.stdout) if result.returncode == 0 else None
+
+    def wait_phase(self, namespace: str, name: str, *phases: str, timeout: float = 60) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        obj = None
+        while time.monotonic() < deadline:
+            obj = self.get(namespace, name)
+            if obj and (obj.get("status") or {}).get("phase") in phases:
+                return obj
+            self._check_operator()
+            time.sleep(0.1)
+        raise AssertionError(
+            f"{namespace}/{name} not in {phases} after {timeout}s: {json.dumps(obj, indent=1)}"
+        )
+
+    def wait_gone(self, namespace: str, name: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.get(namespace, name) is None:
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"{namespace}/{name} still exists after {timeout}s")
+
+    def _check_operator(self) -> None:
+        died = self.stack.operator_died()
+        if died is not None:
+            raise AssertionError(f"the operator exited:\n{died}")
+
+    # ----- AWS -------------------------------------------------------------------------------------------------
+
+    def control(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            self.stack.aws.control_url + path, data=data, method="POST" if data else "GET"
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read() or b"{}")
+
+    def calls(self) -> dict[str, int]:
+        return self.control("/calls")["calls"]
+
+    def tasks_of(self, uid: str, cluster: str = "odm") -> list[dict[str, Any]]:
+        arns: list[str] = []
+        for desired in ("RUNNING", "STOPPED"):
+            arns += self.ecs.list_tasks(cluster=cluster, startedBy=f"odm/{uid}", desiredStatus=desired)[
+                "taskArns"
+            ]
+        arns = sorted(set(arns))
+        if not arns:
+            return []
+        return self.ecs.describe_tasks(cluster=cluster, tasks=arns, include=["TAGS"])["tasks"]
+
+    def quiet(self, timeout: float = 30) -> None:
+        """Wait until the agent runs no task, so AWS call counts are not moved by other tests' jobs."""
+        assert self.stack.aws.wait_idle(timeout), "the simulated ECS agent still runs tasks"
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory):
+    state = tmp_path_factory.mktemp("sandbox")
+    with Stack(state, time_scale=TIME_SCALE) as running:
+        yield running
+
+
+@pytest.fixture
+def e2e(stack: Stack, tmp_path: Path) -> E2E:
+    return E2E(stack, tmp_path)
+
+
+def odmjob(name: str, namespace: str, dataset: str = "small", **spec: Any) -> dict[str, Any]:
+    body = {
+        "input": {"s3Uri": f"s3://odm-sandbox-input/{dataset}/"},
+        "output": {"s3Uri": f"s3://odm-sandbox-output/{namespace}/{name}/"},
+        "resources": {"cpu": 4, "memory": "16Gi"},
+        "capacity": {"type": "fargate"},
+    }
+    body.update(spec)
+    return {
+        "apiVersion": "odm-operator.io/v1alpha1",
+        "kind": "ODMJob",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": body,
+    }
