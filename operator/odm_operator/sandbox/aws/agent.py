@@ -20,6 +20,7 @@ import heapq
 import itertools
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -76,6 +77,8 @@ class SimulatedEcsAgent:
         self.timings = timings or Timings()
         self.tick_s = tick_s
         self.errors: list[str] = []
+        self.busy_s = 0.0  # real seconds spent in tick(), to check the agent does not burn a core
+        self.ticks = 0
         self._events: list[Event] = []
         self._seq = itertools.count()
         self._runs: dict[str, TaskRun] = {}
@@ -106,6 +109,14 @@ class SimulatedEcsAgent:
 
     def tick(self) -> None:
         """Process what fell due; the caller holds ``lock`` (the loop does)."""
+        started = time.perf_counter()
+        try:
+            self._tick()
+        finally:
+            self.busy_s += time.perf_counter() - started
+            self.ticks += 1
+
+    def _tick(self) -> None:
         now = self.clock.now()
         while self._events and self._events[0][0] <= now:
             at, _, run, epoch, action = heapq.heappop(self._events)
@@ -120,6 +131,11 @@ class SimulatedEcsAgent:
             self._logs.flush()
         except Exception as exc:
             self._record_error(f"agent: {exc!r}")
+
+    def set_timings(self, timings: Timings) -> None:
+        """New durations for what is scheduled from now on."""
+        self.timings = timings
+        self._capacity.timings = timings
 
     def reset(self) -> None:
         self._events.clear()

@@ -80,7 +80,7 @@ class CapacityManager:
     def __init__(self, schedule: Schedule, on_placed: Callable[[TaskRun, float], None], timings: Any) -> None:
         self._schedule = schedule
         self._on_placed = on_placed
-        self._timings = timings
+        self.timings = timings
         self._waiting: dict[ProviderKey, list[TaskRun]] = {}
         self._instances: dict[ProviderKey, list[SimInstance]] = {}
         self._dirty: set[ProviderKey] = set()
@@ -216,7 +216,7 @@ class CapacityManager:
         state.instance.image_id = _resolve_image(state.instance.image_id, run.region)
         inst = SimInstance(state.instance.id, resources, key, run.cluster_name, run.backend)
         self._instances.setdefault(key, []).append(inst)
-        self._schedule(now + self._timings.instance_launch_s, lambda at: self._registered(inst, at))
+        self._schedule(now + self.timings.instance_launch_s, lambda at: self._registered(inst, at))
         return inst
 
     def _registered(self, inst: SimInstance, at: float) -> None:
@@ -251,7 +251,7 @@ class CapacityManager:
 
     def _mark_idle(self, inst: SimInstance, now: float) -> None:
         inst.idle_since = now
-        self._schedule(now + self._timings.idle_instance_s, lambda at: self._retire_if_idle(inst, now))
+        self._schedule(now + self.timings.idle_instance_s, lambda at: self._retire_if_idle(inst, now))
 
     def _retire_if_idle(self, inst: SimInstance, since: float) -> None:
         if inst.state == "ACTIVE" and inst.idle and inst.idle_since == since:

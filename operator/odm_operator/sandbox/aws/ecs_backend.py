@@ -37,8 +37,13 @@ class EcsBackendPatches:
         self.agent = agent
 
     def ensure(self, backend: Any) -> None:
-        if backend.__dict__.get(PATCHED_MARKER):
+        """Install the patches unless this sandbox already did (moto's state is per process: one sandbox at a time)."""
+        owner = backend.__dict__.get(PATCHED_MARKER)
+        if owner is self:
             return
+        if owner is not None:  # another sandbox patched it: rebind to ours, over moto's own methods
+            for name in ("run_task", "stop_task", "describe_tasks", "list_tasks"):
+                backend.__dict__.pop(name, None)
         original_run_task = backend.run_task
 
         def run_task(
@@ -118,7 +123,7 @@ class EcsBackendPatches:
         backend.stop_task = stop_task
         backend.describe_tasks = describe_tasks
         backend.list_tasks = list_tasks
-        backend.__dict__[PATCHED_MARKER] = True
+        backend.__dict__[PATCHED_MARKER] = self
 
 
 def _check_associated(cluster: Any, strategy: list[dict[str, Any]]) -> None:

@@ -1,26 +1,52 @@
-"""Corrections to moto's ECS answers that can only be made on the wire.
+"""ECS answers that the sandbox writes itself rather than take from moto.
 
-DescribeTasks on ECS lists every unknown ARN under ``failures`` with reason MISSING (the operator relies on that
-to learn a task is gone); moto always answers ``failures: []``. ListTasks on ECS pages at ``maxResults`` (default
-100) with a ``nextToken``; moto returns everything at once. Both are fixed by rewriting moto's JSON response.
+DescribeTasks is the operator's hot path (one call per 100 active tasks per poll), so the sandbox answers it from
+the backend with its own serializer (shape_json.py) instead of moto's slow one, and it lists every unknown ARN
+under ``failures`` with reason MISSING, as ECS does (moto always answers ``failures: []``). ListTasks on ECS pages
+at ``maxResults`` (default 100) with a ``nextToken``; moto returns everything at once, so its answer is paged here.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import uuid
 from typing import Any
+
+from .shape_json import service_model, to_json
 
 # ListTasks' default and maximum page size.
 LIST_TASKS_PAGE = 100
 
+JSON_HEADERS = [("Content-Type", "application/x-amz-json-1.1")]
 
-def rewrite(action: str, request_body: bytes, response_body: bytes) -> bytes:
-    if action == "DescribeTasks":
-        return _describe_tasks(request_body, response_body)
-    if action == "ListTasks":
-        return _list_tasks(request_body, response_body)
-    return response_body
+
+def describe_tasks(backend: Any, request_body: bytes) -> tuple[list[tuple[str, str]], bytes] | None:
+    """The DescribeTasks answer (headers, body), or None to let moto answer (and word the error)."""
+    request = _load(request_body)
+    refs = request.get("tasks") or []
+    try:
+        tasks = backend.describe_tasks(request.get("cluster") or "default", refs)
+    except Exception:
+        return None
+    shape = service_model("ecs").shape_for("Task")
+    with_tags = "TAGS" in (request.get("include") or [])
+    found = set()
+    serialized = []
+    for task in tasks:
+        item = to_json(task, shape)
+        if not with_tags:
+            item.pop("tags", None)
+        serialized.append(item)
+        found.update((task.task_arn, task.id))
+    failures = [{"arn": ref, "reason": "MISSING"} for ref in refs if ref.rsplit("/", 1)[-1] not in found]
+    body = json.dumps({"tasks": serialized, "failures": failures}).encode()
+    return [*JSON_HEADERS, ("x-amzn-RequestId", str(uuid.uuid4()))], body
+
+
+def page_list_tasks(request_body: bytes, response_body: bytes) -> bytes:
+    """moto's complete ListTasks answer cut to the requested page."""
+    return _list_tasks(request_body, response_body)
 
 
 def _load(body: bytes) -> dict[str, Any]:
@@ -29,22 +55,6 @@ def _load(body: bytes) -> dict[str, Any]:
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
-
-
-def _describe_tasks(request_body: bytes, response_body: bytes) -> bytes:
-    request = _load(request_body)
-    response = _load(response_body)
-    found = set()
-    for task in response.get("tasks", []):
-        arn = task.get("taskArn", "")
-        found.add(arn)
-        found.add(arn.rsplit("/", 1)[-1])
-    failures = [{"arn": ref, "reason": "MISSING"} for ref in request.get("tasks", []) if ref not in found]
-    failures = [f for f in failures if f["arn"].rsplit("/", 1)[-1] not in found]
-    if not failures:
-        return response_body
-    response["failures"] = response.get("failures", []) + failures
-    return json.dumps(response).encode()
 
 
 def _list_tasks(request_body: bytes, response_body: bytes) -> bytes:

@@ -31,8 +31,8 @@ THROTTLING_CODE = "ThrottlingException"
 THROTTLING_MESSAGE = "Rate exceeded"
 THROTTLING_STATUS = 400
 
-# ECS answers whose body the sandbox corrects (ecs_responses.py).
-REWRITTEN_ECS_ACTIONS = frozenset({"DescribeTasks", "ListTasks"})
+# ECS actions whose request body the sandbox reads to answer or correct them (ecs_responses.py).
+ECS_ACTIONS_READ = frozenset({"DescribeTasks", "ListTasks"})
 
 MOTO_API_PREFIX = "/moto-api"
 MOTO_RESET_PATH = "/moto-api/reset"
@@ -49,8 +49,10 @@ class SandboxMiddleware:
         faults: FaultInjector,
         ecs_patches: EcsBackendPatches,
         on_reset: Callable[[], None] | None = None,
+        default_region: str = "us-east-1",
     ) -> None:
         self.app = app
+        self.default_region = default_region
         self.lock = lock
         self.counters = counters
         self.throttle = throttle
@@ -84,13 +86,17 @@ class SandboxMiddleware:
         if op.service != "ecs":
             return self._forward(environ, start_response)
 
-        request_body = read_body(environ) if op.name in REWRITTEN_ECS_ACTIONS else b""
+        request_body = read_body(environ) if op.name in ECS_ACTIONS_READ else b""
         with self.lock:
-            if op.region:
-                self.ecs_patches.ensure(ecs_backends[DEFAULT_ACCOUNT_ID][op.region])
+            backend = ecs_backends[DEFAULT_ACCOUNT_ID][op.region or self.default_region]
+            self.ecs_patches.ensure(backend)
+            if op.name == "DescribeTasks":
+                answer = ecs_responses.describe_tasks(backend, request_body)
+                if answer is not None:
+                    return self._answer(start_response, "200 OK", *answer)
             status, headers, body = self._call(environ)
-        if op.name in REWRITTEN_ECS_ACTIONS and status.startswith("200"):
-            body = ecs_responses.rewrite(op.name, request_body, body)
+        if op.name == "ListTasks" and status.startswith("200"):
+            body = ecs_responses.page_list_tasks(request_body, body)
         return self._answer(start_response, status, headers, body)
 
     def _forward(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:

@@ -80,6 +80,7 @@ class AwsSandbox:
             faults=self.faults,
             ecs_patches=EcsBackendPatches(self.agent),
             on_reset=self.reset,
+            default_region=self.region,
         )
         self._server = WsgiServerThread(middleware, self._host, self._port)
         self._server.start()
@@ -144,6 +145,11 @@ class AwsSandbox:
         }
 
     # Steering.
+
+    def set_timings(self, timings: Timings) -> None:
+        """Change simulated durations (e.g. a shorter provisioning timeout) for what happens from now on."""
+        with self.lock:
+            self.agent.set_timings(timings)
 
     def interrupt(self, task_arn: str) -> bool:
         with self.lock:
