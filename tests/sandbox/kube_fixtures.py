@@ -12,6 +12,8 @@ import pathlib
 import shutil
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -136,6 +138,16 @@ def get_job(custom: kubernetes.client.CustomObjectsApi, name: str) -> dict[str, 
     return custom.get_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, name)
 
 
+def job_exists(custom: kubernetes.client.CustomObjectsApi, name: str) -> bool:
+    try:
+        get_job(custom, name)
+    except kubernetes.client.ApiException as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return True
+
+
 def api_error(call: Callable[[], Any]) -> kubernetes.client.ApiException:
     """The ApiException a call raises (fails if it succeeds), with the Status body parsed into `.status_body`."""
     try:
@@ -144,3 +156,48 @@ def api_error(call: Callable[[], Any]) -> kubernetes.client.ApiException:
         exc.status_body = json.loads(exc.body) if exc.body else {}
         return exc
     raise AssertionError("the call succeeded but an API error was expected")
+
+
+class Raw:
+    """Plain HTTP against the emulator, for what the clients hide: headers, status bodies, streams."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        content_type: str = "application/json",
+        accept: str = "application/json",
+    ) -> tuple[int, dict[str, str], Any]:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            self.url + path,
+            method=method,
+            data=data,
+            headers={"Content-Type": content_type, "Accept": accept},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=KUBECTL_TIMEOUT) as response:
+                status, headers, payload = response.status, dict(response.headers), response.read()
+        except urllib.error.HTTPError as exc:
+            status, headers, payload = exc.code, dict(exc.headers), exc.read()
+        try:
+            return status, headers, json.loads(payload)
+        except ValueError:
+            return status, headers, payload.decode()
+
+    def stream(self, path: str, accept: str = "application/json") -> Iterator[dict[str, Any]]:
+        """Watch events as they arrive, until the server closes the stream."""
+        request = urllib.request.Request(self.url + path, headers={"Accept": accept})
+        with urllib.request.urlopen(request, timeout=KUBECTL_TIMEOUT) as response:
+            for line in response:
+                yield json.loads(line)
+
+
+@pytest.fixture
+def raw(emulator: KubeEmulator) -> Raw:
+    return Raw(emulator.url)

@@ -137,6 +137,10 @@ class KubeEmulator:
         self.store.close_subscriptions()
         self._site_server.close()
         assert self._web_server is not None
+        # Idle keep-alive connections would hold aiohttp's graceful shutdown for the whole timeout.
+        for conn in list(self._web_server.connections):
+            if not getattr(conn, "_request_in_progress", False):
+                conn.force_close()
         await self._web_server.shutdown(SHUTDOWN_TIMEOUT)
         await self._site_server.wait_closed()
         await self.api.frontend.__aexit__(None, None, None)

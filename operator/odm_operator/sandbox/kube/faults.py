@@ -32,6 +32,7 @@ class Fault:
     probability: float = 1.0
     message: str | None = None
     retry_after: int | None = None
+    skip: int = 0  # let this many matching requests through first ("fail the second status write")
     fired: int = 0
 
     def matches(
@@ -83,6 +84,7 @@ class Faults:
         probability: float = 1.0,
         message: str | None = None,
         retry_after: int | None = None,
+        skip: int = 0,
     ) -> Fault:
         """Add a rule: matching requests are answered with `status` (and a matching Status body)."""
         fault = Fault(
@@ -96,6 +98,7 @@ class Faults:
             probability=probability,
             message=message,
             retry_after=retry_after,
+            skip=skip,
         )
         with self._lock:
             self._rules.append(fault)
@@ -125,6 +128,9 @@ class Faults:
                 if not fault.matches(verb, resource, subresource, namespace, name):
                     continue
                 if fault.probability < 1.0 and self._rng.random() >= fault.probability:
+                    continue
+                if fault.skip > 0:
+                    fault.skip -= 1
                     continue
                 fault.fired += 1
                 self.injected += 1
