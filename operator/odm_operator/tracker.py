@@ -2,14 +2,13 @@
 
 Jobs never poll AWS themselves. They register their task here and read the last observed state from memory, so
 the number of DescribeTasks calls per interval is ceil(active tasks / 100) per cluster, whatever the number of
-jobs. A newly registered task wakes the poller (debounced) so a burst of new jobs is described in few calls.
+jobs. A task is first observed from RunTask's own response, so a new task needs no extra describe call.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -17,9 +16,6 @@ from .aws.errors import AwsCallError
 from .plan.observed import ObservedTask, from_describe
 
 log = logging.getLogger(__name__)
-
-# After a wake-up, wait this long so that tasks registered in the same burst share one DescribeTasks call.
-WAKE_DEBOUNCE_SECONDS = 0.2
 
 
 class Tracker:
@@ -35,7 +31,6 @@ class Tracker:
         self._watched: dict[str, str] = {}  # task ARN -> cluster
         self._observed: dict[str, ObservedTask] = {}
         self._lock = threading.Lock()
-        self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.polls = 0
@@ -47,7 +42,6 @@ class Tracker:
 
     def stop(self) -> None:
         self._stop.set()
-        self._wake.set()
         if self._thread:
             self._thread.join(timeout=10)
 
@@ -56,7 +50,6 @@ class Tracker:
             if arn in self._watched:
                 return
             self._watched[arn] = cluster
-        self._wake.set()
 
     def forget(self, arn: str) -> None:
         with self._lock:
@@ -80,13 +73,7 @@ class Tracker:
             return len(self._watched)
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            woken = self._wake.wait(self._interval)
-            if self._stop.is_set():
-                return
-            if woken:
-                time.sleep(WAKE_DEBOUNCE_SECONDS)
-                self._wake.clear()
+        while not self._stop.wait(self._interval):
             try:
                 self.poll()
             except Exception:  # the loop must survive anything; the next interval retries

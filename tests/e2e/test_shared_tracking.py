@@ -1,0 +1,39 @@
+"""One shared tracker for every job: DescribeTasks calls per poll interval stay at ceil(active / 100)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from odm_operator.sandbox.stack import SANDBOX_POLL_SECONDS
+
+from .conftest import E2E, odmjob
+
+pytestmark = pytest.mark.e2e
+JOBS = 150
+
+
+def test_150_concurrent_jobs_cost_at_most_two_describe_tasks_per_poll_interval(e2e: E2E):
+    ns = e2e.namespace()
+    for i in range(200):
+        e2e.s3.put_object(Bucket="odm-sandbox-input", Key=f"{ns}-big/IMG_{i:04d}.JPG", Body=b"\xff\xd8jpeg")
+    jobs = []
+    for i in range(JOBS):
+        obj = odmjob(f"j{i:03d}", ns)
+        obj["spec"]["input"]["s3Uri"] = f"s3://odm-sandbox-input/{ns}-big/"
+        jobs.append(obj)
+    e2e.kubectl("apply", "-f", "-", stdin="\n---\n".join(json.dumps(job) for job in jobs))
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and e2e.stack.aws.agent_status()["activeTasks"] < JOBS:
+        time.sleep(0.1)
+    assert e2e.stack.aws.agent_status()["activeTasks"] == JOBS, "all tasks run at once"
+    before = e2e.calls().get("ecs:DescribeTasks", 0)
+    started = time.monotonic()
+    time.sleep(3.0)  # a measurement window, not a wait for a condition
+    calls = e2e.calls().get("ecs:DescribeTasks", 0) - before
+    intervals = (time.monotonic() - started) / SANDBOX_POLL_SECONDS
+    assert calls <= 2 * (intervals + 1), f"{calls} DescribeTasks calls in {intervals:.1f} intervals"
+    assert calls >= 2, "the tracker polls"
+    e2e.kubectl("delete", "odmjobs", "--all", "-n", ns, "--wait=true", "--timeout=120s")
