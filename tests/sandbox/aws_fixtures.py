@@ -125,7 +125,7 @@ def network(ec2: Any) -> dict[str, Any]:
 def create_ec2_capacity(
     sandbox: AwsSandbox, name: str, max_size: int, instance_types: list[str], cluster: str = CLUSTER
 ) -> str:
-    """Launch template + Auto Scaling group (min 0) + managed-scaling capacity provider, attached to ``cluster``."""
+    """Launch template + Auto Scaling group (min 0) + managed-scaling capacity provider on ``cluster``."""
     ec2, asg, ecs, ssm = (client(sandbox, s) for s in ("ec2", "autoscaling", "ecs", "ssm"))
     ami = ssm.get_parameter(Name=AL2023_AMI_PARAMETER)["Parameter"]["Value"]
     user_data = f"#!/bin/bash\ncat <<'EOF' >> /etc/ecs/ecs.config\nECS_CLUSTER={cluster}\nEOF\n"

@@ -1,4 +1,4 @@
-"""The sandbox's HTTP surface: call counting, fault injection in each protocol, control API, reset, shutdown."""
+"""The sandbox's HTTP surface: call counts, faults in each protocol, control API, reset, shutdown."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""ECS's token buckets in the sandbox: the table, the bucket arithmetic (fake clock) and the burst over HTTP."""
+"""ECS's token buckets in the sandbox: the table, the arithmetic (fake clock) and the burst over HTTP."""
 
 from __future__ import annotations
 

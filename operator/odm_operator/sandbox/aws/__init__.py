@@ -1,7 +1,7 @@
 """The AWS half of the local stack: moto plus a simulated ECS agent that runs ODM jobs with ODM's semantics.
 
-Never imported by the operator itself; the operator reaches it only through ``AWS_ENDPOINT_URL``. Importing this
-package is cheap; moto is loaded when ``AwsSandbox`` is first used.
+Never imported by the operator itself; the operator reaches it only through ``AWS_ENDPOINT_URL``. Importing
+this package is cheap; moto is loaded when ``AwsSandbox`` is first used.
 """
 
 from __future__ import annotations

@@ -1,16 +1,17 @@
 """The simulated ECS agent: the part of AWS that moto does not emulate.
 
 moto stores tasks but never runs them: a task stays RUNNING (or advances one step per DescribeTasks), only its
-first container exists, nothing has an exit code, and RunTask on an empty capacity provider fails. The agent owns
-the lifecycle instead (moto's ``ecs::task`` state transitions are set to manual by the sandbox): it scales
-capacity providers out (capacity.py), moves each task PROVISIONING -> PENDING -> ACTIVATING -> RUNNING ->
-DEACTIVATING -> STOPPING -> DEPROVISIONING -> STOPPED with the timestamps, ``version`` and stop codes ECS reports,
-and runs the three containers with ODM's semantics (odm_run.py, staging.py): stage-in lists the input prefix,
-odm writes its stage lines to CloudWatch Logs and may run out of memory, stage-out uploads the products.
+first container exists, nothing has an exit code, and RunTask on an empty capacity provider fails. The agent
+owns the lifecycle instead (moto's ``ecs::task`` state transitions are set to manual by the sandbox): it
+scales capacity providers out (capacity.py), moves each task PROVISIONING -> PENDING -> ACTIVATING -> RUNNING
+-> DEACTIVATING -> STOPPING -> DEPROVISIONING -> STOPPED with the timestamps, ``version`` and stop codes ECS
+reports, and runs the three containers with ODM's semantics (odm_run.py, staging.py): stage-in lists the input
+prefix, odm writes its stage lines to CloudWatch Logs and may run out of memory, stage-out uploads the
+products.
 
-Everything happens on moto's in-process backends under one lock shared with the HTTP server, from a thread that
-ticks every ``tick_s`` real seconds and processes only the events that fell due (a heap), so a thousand active
-tasks cost a few microseconds each per tick rather than a core.
+Everything happens on moto's in-process backends under one lock shared with the HTTP server, from a thread
+that ticks every ``tick_s`` real seconds and processes only the events that fell due (a heap), so a thousand
+active tasks cost a few microseconds each per tick rather than a core.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ from .timings import Timings
 
 log = logging.getLogger(__name__)
 
-# Stop codes and the reasons ECS gives with them (reference/ecs-odm-facts.md sections 1-2; AWS knowledge center).
+# Stop codes and the reasons ECS gives with them (reference/ecs-odm-facts.md sections 1-2, AWS knowledge
+# center "Why is my Amazon ECS task stopped?").
 ESSENTIAL_EXITED = "EssentialContainerExited"
 ESSENTIAL_EXITED_REASON = "Essential container in task exited"
 USER_INITIATED = "UserInitiated"

@@ -3,8 +3,8 @@
 On AWS a task whose capacity provider has no room waits in PROVISIONING while ECS raises the group's desired
 capacity; the new instance boots, its ECS agent registers it with the cluster, and the task is placed on it.
 Idle instances are scaled in after a while (managed termination protection lets ECS choose which). This module
-does the same on moto's in-process Auto Scaling, EC2 and ECS backends: it honours the group's MaxSize (MaxSize 0
-leaves tasks waiting until they time out), picks an instance type from the group's launch template or
+does the same on moto's in-process Auto Scaling, EC2 and ECS backends: it honours the group's MaxSize (MaxSize
+0 leaves tasks waiting until they time out), picks an instance type from the group's launch template or
 MixedInstancesPolicy overrides that fits the task, and registers container instances with that type's real
 resources (instance_types.py), GPUs included.
 """
@@ -302,10 +302,8 @@ class CapacityManager:
                 elif entry["name"] == "MEMORY":
                     entry["integerValue"] = resources.registered_memory_mib
             if resources.gpus:
-                listing.append(
-                    {"name": "GPU", "type": "STRINGSET", "doubleValue": 0.0, "integerValue": 0, "longValue": 0,
-                     "stringSetValue": list(inst.free_gpus)}
-                )  # fmt: skip
+                gpus = {"name": "GPU", "type": "STRINGSET", "stringSetValue": list(inst.free_gpus)}
+                listing.append({**gpus, "doubleValue": 0.0, "integerValue": 0, "longValue": 0})
 
     @staticmethod
     def _sync_remaining(inst: SimInstance) -> None:

@@ -1,8 +1,8 @@
 """Calls per operation as the server saw them: the measure of the operator's AWS call budget.
 
-Benchmarks compare "DescribeTasks calls per poll interval" with the number of active tasks, and tests assert that
-an invalid spec costs zero AWS calls, so every request is counted once, before throttling or faults decide its fate;
-throttled and fault-injected answers are also counted separately.
+Benchmarks compare "DescribeTasks calls per poll interval" with the number of active tasks, and tests assert
+that an invalid spec costs zero AWS calls, so every request is counted once, before throttling or faults
+decide its fate; throttled and fault-injected answers are also counted separately.
 """
 
 from __future__ import annotations

@@ -1,12 +1,13 @@
 """Corrections to moto's ECS backend that make it answer like ECS, installed on each backend instance it uses.
 
 moto's RunTask on an Auto Scaling group capacity provider with no registered instance fails with HTTP 500; ECS
-accepts the task in PROVISIONING and scales out (the operator depends on that to scale from zero). moto's StopTask
-jumps straight to STOPPED without a stop code; ECS sets desiredStatus STOPPED, deletes the task's tags and lets
-the agent stop the containers. moto's ListTasks returns every task when no desiredStatus is given (ECS: RUNNING
-only), and its DescribeTasks scans every task of every cluster per requested ARN. The patches replace those
-methods on the backend *instance* (never on moto's classes, so other moto users in the process are untouched);
-moto's reset creates new instances, so the HTTP middleware calls ``ensure`` before every ECS request.
+accepts the task in PROVISIONING and scales out (the operator depends on that to scale from zero). moto's
+StopTask jumps straight to STOPPED without a stop code; ECS sets desiredStatus STOPPED, deletes the task's
+tags and lets the agent stop the containers. moto's ListTasks returns every task when no desiredStatus is
+given (ECS: RUNNING only), and its DescribeTasks scans every task of every cluster per requested ARN. The
+patches replace those methods on the backend *instance* (never on moto's classes, so other moto users in the
+process are untouched); moto's reset creates new instances, so the HTTP middleware calls ``ensure`` before
+every ECS request.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ MAX_TASKS_PER_RUN = 10
 MAX_DESCRIBE_TASKS = 100
 
 NOT_ASSOCIATED_MESSAGE = (
-    "The specified capacity provider strategy cannot contain a capacity provider that is not associated with the "
-    "cluster. Associate the capacity provider with the cluster or specify a valid capacity provider and try again."
+    "The specified capacity provider strategy cannot contain a capacity provider that is not associated "
+    "with the cluster. Associate the capacity provider with the cluster or specify a valid capacity "
+    "provider and try again."
 )
 
 
@@ -37,7 +39,10 @@ class EcsBackendPatches:
         self.agent = agent
 
     def ensure(self, backend: Any) -> None:
-        """Install the patches unless this sandbox already did (moto's state is per process: one sandbox at a time)."""
+        """Install the patches unless this sandbox already did.
+
+        moto's state is per process, so one sandbox at a time; a second one re-binds the backend to itself.
+        """
         owner = backend.__dict__.get(PATCHED_MARKER)
         if owner is self:
             return
@@ -134,7 +139,7 @@ def _check_associated(cluster: Any, strategy: list[dict[str, Any]]) -> None:
 
 
 def _pick_provider(strategy: list[dict[str, Any]]) -> str:
-    """The provider a single task goes to: one with a base first, else the heaviest weight (ties: first listed)."""
+    """The provider a single task goes to: one with a base, else the heaviest weight (ties: first listed)."""
     with_base = [item for item in strategy if int(item.get("base") or 0) > 0]
     if with_base:
         return with_base[0]["capacityProvider"]

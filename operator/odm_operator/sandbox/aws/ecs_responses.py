@@ -1,9 +1,10 @@
 """ECS answers that the sandbox writes itself rather than take from moto.
 
-DescribeTasks is the operator's hot path (one call per 100 active tasks per poll), so the sandbox answers it from
-the backend with its own serializer (shape_json.py) instead of moto's slow one, and it lists every unknown ARN
-under ``failures`` with reason MISSING, as ECS does (moto always answers ``failures: []``). ListTasks on ECS pages
-at ``maxResults`` (default 100) with a ``nextToken``; moto returns everything at once, so its answer is paged here.
+DescribeTasks is the operator's hot path (one call per 100 active tasks per poll), so the sandbox answers it
+from the backend with its own serializer (shape_json.py) instead of moto's slow one, and it lists every
+unknown ARN under ``failures`` with reason MISSING, as ECS does (moto always answers ``failures: []``).
+ListTasks on ECS pages at ``maxResults`` (default 100) with a ``nextToken``; moto returns everything at once,
+so its answer is paged here.
 """
 
 from __future__ import annotations

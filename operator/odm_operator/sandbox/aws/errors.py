@@ -1,9 +1,9 @@
 """AWS error responses in each protocol's real wire format, so botocore parses injected errors as real ones.
 
-A throttle or an injected fault is only useful if the client sees exactly what AWS would send: botocore picks the
-error code out of ``__type`` for JSON services, out of ``<Response><Errors>`` for EC2, out of ``<ErrorResponse>``
-for the other query services (Auto Scaling, IAM, STS) and out of ``<Error>`` for S3, and its retry logic keys on
-that code (ThrottlingException, Throttling, RequestLimitExceeded, 5xx...).
+A throttle or an injected fault is only useful if the client sees exactly what AWS would send: botocore picks
+the error code out of ``__type`` for JSON services, out of ``<Response><Errors>`` for EC2, out of
+``<ErrorResponse>`` for the other query services (Auto Scaling, IAM, STS) and out of ``<Error>`` for S3, and
+its retry logic keys on that code (ThrottlingException, Throttling, RequestLimitExceeded, 5xx...).
 """
 
 from __future__ import annotations
@@ -17,16 +17,24 @@ from xml.sax.saxutils import escape
 JSON_CONTENT_TYPE = "application/x-amz-json-1.1"
 XML_CONTENT_TYPE = "text/xml"
 
-# xmlns of <ErrorResponse> per query service, as the real endpoints send it (botocore ignores it, humans don't).
+# xmlns of <ErrorResponse> per query service, as the real endpoints send it (botocore ignores it).
 QUERY_NAMESPACES = {
     "autoscaling": "http://autoscaling.amazonaws.com/doc/2011-01-01/",
     "iam": "https://iam.amazonaws.com/doc/2010-05-08/",
     "sts": "https://sts.amazonaws.com/doc/2011-06-15/",
 }
 
-HTTP_REASONS = {400: "Bad Request", 403: "Forbidden", 404: "Not Found", 409: "Conflict", 429: "Too Many Requests",
-                500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
-                504: "Gateway Timeout"}  # fmt: skip
+HTTP_REASONS = {
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    409: "Conflict",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
 
 
 @dataclass(frozen=True)
@@ -43,7 +51,7 @@ class ErrorResponse:
 def error_response(
     protocol: str, service: str, code: str, message: str, status: int, head: bool = False
 ) -> ErrorResponse:
-    """An error answer for ``protocol`` (json | ec2 | query | rest-xml); ``head`` drops the body (HEAD requests)."""
+    """An error answer in ``protocol`` (json | ec2 | query | rest-xml); ``head`` drops the body."""
     request_id = str(uuid.uuid4())
     if protocol == "json":
         body = json.dumps({"__type": code, "message": message}).encode()
@@ -55,8 +63,9 @@ def error_response(
     elif protocol == "ec2":
         body = (
             '<?xml version="1.0" encoding="UTF-8"?>\n'
-            f"<Response><Errors><Error><Code>{escape(code)}</Code><Message>{escape(message)}</Message></Error>"
-            f"</Errors><RequestID>{request_id}</RequestID></Response>"
+            f"<Response><Errors><Error><Code>{escape(code)}</Code>"
+            f"<Message>{escape(message)}</Message></Error></Errors>"
+            f"<RequestID>{request_id}</RequestID></Response>"
         ).encode()
         headers = [("Content-Type", XML_CONTENT_TYPE)]
     elif protocol == "rest-xml":

@@ -83,9 +83,9 @@ T3_TYPES = {
     "t3.2xlarge": (8, 32),
 }
 
-# ECS registers less memory than the nominal size: the kernel, the Docker daemon and the agent keep some. Real
-# figures vary by AMI and type; 5% is a round approximation that keeps "16 GiB task on a 16 GiB instance" failing
-# to place, as it does on AWS.
+# ECS registers less memory than the nominal size: the kernel, the Docker daemon and the agent keep some.
+# Real figures vary by AMI and type; 5% is a round approximation that keeps "a 16 GiB task on a 16 GiB
+# instance" failing to place, as it does on AWS.
 RESERVED_MEMORY_FRACTION = 0.05
 
 # ECS counts CPU in units of 1/1024 vCPU.
@@ -110,7 +110,7 @@ class InstanceResources:
 
 
 def resources_of(instance_type: str) -> InstanceResources:
-    """The resources of ``instance_type``; unknown families get general-purpose (4 GiB per vCPU) proportions."""
+    """The resources of ``instance_type``; unknown families get general-purpose proportions (4 GiB/vCPU)."""
     if instance_type in GPU_TYPES:
         vcpus, gib, gpus = GPU_TYPES[instance_type]
         return InstanceResources(instance_type, vcpus, gib, gpus)

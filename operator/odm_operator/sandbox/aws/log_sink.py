@@ -1,8 +1,8 @@
 """Container log lines, buffered per stream and written to moto's CloudWatch Logs backend once per agent tick.
 
-The awslogs driver creates nothing by itself unless asked, but an ODM job whose log group is missing is not what
-the sandbox is meant to test, so groups and streams are created on first write. Writing once per tick keeps the
-cost proportional to the lines produced, not to the number of tasks.
+The awslogs driver creates nothing by itself unless asked, but an ODM job whose log group is missing is not
+what the sandbox is meant to test, so groups and streams are created on first write. Writing once per tick
+keeps the cost proportional to the lines produced, not to the number of tasks.
 """
 
 from __future__ import annotations

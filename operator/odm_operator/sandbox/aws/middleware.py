@@ -1,9 +1,9 @@
 """WSGI middleware in front of moto: counts, injects faults, throttles, serialises and corrects ECS.
 
-It sits in the same process as moto's app rather than in a separate proxy, so the simulated agent can share one
-lock with it: a request runs under the lock, so the agent never mutates moto's objects while moto serialises or
-iterates them. Order per request: count it, then a matching fault rule answers, then ECS's token buckets may
-answer ThrottlingException, and only then does moto see it.
+It sits in the same process as moto's app rather than in a separate proxy, so the simulated agent can share
+one lock with it: a request runs under the lock, so the agent never mutates moto's objects while moto
+serialises or iterates them. Order per request: count it, then a matching fault rule answers, then ECS's token
+buckets may answer ThrottlingException, and only then does moto see it.
 """
 
 from __future__ import annotations

@@ -1,14 +1,14 @@
 """What an ODM container does with a given dataset, options and memory: its log lines, exit code and products.
 
-This is the part of the simulation that carries ODM's semantics (reference/ecs-odm-facts.md section 9), kept pure
-so it can be table-tested: the stages ODM runs in order (split/merge only when the dataset is split, openmvs not
-with --fast-orthophoto, odm_dem only with --dsm or --dtm), the ``[INFO]    Running <stage> stage`` lines the
-operator turns into progress, the out-of-memory failure (exit 137 and ODM's "You ran out of memory!" message)
-when the memory is below ODM's table for the image count, and the product files stage-out uploads.
+This is the part of the simulation that carries ODM's semantics (reference/ecs-odm-facts.md section 9), kept
+pure so it can be table-tested: the stages ODM runs in order (split/merge only when the dataset is split,
+openmvs not with --fast-orthophoto, odm_dem only with --dsm or --dtm), the ``[INFO]    Running <stage> stage``
+lines the operator turns into progress, the out-of-memory failure (exit 137 and ODM's "You ran out of memory!"
+message) when the memory is below ODM's table for the image count, and the product files stage-out uploads.
 
 Memory rule: the table in ODM's installation guide says "GB"; we read it as GiB (``need_mib = gb * 1024``),
-because machine and task memory come in binary units: a 16 GiB task (memory "16384") exactly meets the
-"250 images -> 16 GB" row.
+because machine and task memory come in binary units: a 16 GiB task (memory "16384") exactly meets the "250
+images -> 16 GB" row.
 """
 
 from __future__ import annotations
@@ -44,10 +44,10 @@ OOM_POINT_IN_STAGE = 0.6
 
 # ODM's own wording (stages/odm_app.py) when a child process exits 137.
 OOM_MESSAGE = (
-    "Whoops! You ran out of memory! Add more RAM to your computer, if you're using docker configure it to use "
-    "more memory, for WSL2 make use of .wslconfig (https://docs.microsoft.com/en-us/windows/wsl/"
-    "wsl-config#configure-global-options-with-wslconfig), resize your images, lower the quality settings or "
-    "process the images using a cloud provider (e.g. https://webodm.net)."
+    "Whoops! You ran out of memory! Add more RAM to your computer, if you're using docker configure it to "
+    "use more memory, for WSL2 make use of .wslconfig (https://docs.microsoft.com/en-us/windows/wsl/"
+    "wsl-config#configure-global-options-with-wslconfig), resize your images, lower the quality settings "
+    "or process the images using a cloud provider (e.g. https://webodm.net)."
 )
 OOM_EXIT_CODE = 137
 

@@ -1,9 +1,10 @@
-"""Name the AWS operation a raw HTTP request carries, the way CloudTrail would ("ecs:RunTask", "s3:PutObject").
+"""Name the AWS operation a raw HTTP request carries, the way CloudTrail would ("ecs:RunTask",
+"s3:PutObject").
 
-Counting calls per operation is how benchmarks check the operator's call budget, and throttling and fault rules
-are keyed by the same names. The service comes from the SigV4 credential scope; the operation from the protocol:
-``X-Amz-Target`` for JSON services (ECS, CloudWatch Logs, SSM), the ``Action`` parameter for query services (EC2,
-Auto Scaling, IAM, STS) and method + path + sub-resource for S3's REST protocol.
+Counting calls per operation is how benchmarks check the operator's call budget, and throttling and fault
+rules are keyed by the same names. The service comes from the SigV4 credential scope; the operation from the
+protocol: ``X-Amz-Target`` for JSON services (ECS, CloudWatch Logs, SSM), the ``Action`` parameter for query
+services (EC2, Auto Scaling, IAM, STS) and method + path + sub-resource for S3's REST protocol.
 """
 
 from __future__ import annotations
@@ -66,13 +67,14 @@ def read_body(environ: dict[str, Any]) -> bytes:
 
 
 def credential_scope(environ: dict[str, Any]) -> tuple[str, str]:
-    """(service, region) from a SigV4 Authorization header; ("", "") when unsigned."""
+    """(service, region) from a SigV4 Authorization header or presigned URL; ("", "") when unsigned."""
     auth = environ.get("HTTP_AUTHORIZATION", "")
     marker = "Credential="
     start = auth.find(marker)
-    if start < 0:
-        return "", ""
-    scope = auth[start + len(marker) :].split(",", 1)[0].strip()
+    if start >= 0:
+        scope = auth[start + len(marker) :].split(",", 1)[0].strip()
+    else:
+        scope = (parse_qs(environ.get("QUERY_STRING", "")).get("X-Amz-Credential") or [""])[0]
     parts = scope.split("/")
     if len(parts) < 5:
         return "", ""

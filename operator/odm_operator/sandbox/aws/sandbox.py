@@ -1,8 +1,8 @@
 """``AwsSandbox``: the AWS the operator reaches on our machines, assembled and started in-process.
 
-moto server (ECS, EC2, Auto Scaling, SSM, S3, CloudWatch Logs, IAM) behind the sandbox middleware (call counts,
-ECS throttling, fault injection), the simulated ECS agent, the seeded datasets and a control API. A client
-process only needs ``env()``: the operator reaches AWS through ``AWS_ENDPOINT_URL`` and nothing else.
+moto server (ECS, EC2, Auto Scaling, SSM, S3, CloudWatch Logs, IAM) behind the sandbox middleware (call
+counts, ECS throttling, fault injection), the simulated ECS agent, the seeded datasets and a control API. A
+client process only needs ``env()``: the operator reaches AWS through ``AWS_ENDPOINT_URL`` and nothing else.
 
     with AwsSandbox(time_scale=600).start() as aws:
         boto3.client("ecs", endpoint_url=aws.endpoint_url, region_name=aws.region, ...)
@@ -29,7 +29,7 @@ from .server import WsgiServerThread, moto_app
 from .throttle import EcsThrottle
 from .timings import Timings
 
-# moto advances a task one state per DescribeTasks unless told otherwise; the agent owns the lifecycle instead.
+# moto advances a task one state per DescribeTasks unless told otherwise; the agent owns the lifecycle.
 TASK_MODEL = "ecs::task"
 MANUAL_TRANSITION = {"progression": "manual", "times": 2**62}
 

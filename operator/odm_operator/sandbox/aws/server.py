@@ -1,8 +1,8 @@
 """moto's server app on 127.0.0.1 in a thread, behind the sandbox middleware.
 
-``moto.server.ThreadedMotoServer`` builds ``DomainDispatcherApplication(create_backend_app)`` and serves it; we
-build the same app, wrap it (middleware.py) and serve it with werkzeug ourselves, with a short poll interval so
-``stop()`` returns in tens of milliseconds instead of half a second, and with request logging off.
+``moto.server.ThreadedMotoServer`` builds ``DomainDispatcherApplication(create_backend_app)`` and serves it;
+we build the same app, wrap it (middleware.py) and serve it with werkzeug ourselves, with a short poll
+interval so ``stop()`` returns in tens of milliseconds instead of half a second, and with request logging off.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ class QuietMotoRequestHandler(MotoRequestHandler):
     def setup(self) -> None:
         super().setup()
         with self.server.sandbox_lock:  # type: ignore[attr-defined]
-            self.server.sandbox_connections[self.connection] = threading.current_thread()  # type: ignore[attr-defined]
+            connections = self.server.sandbox_connections  # type: ignore[attr-defined]
+            connections[self.connection] = threading.current_thread()
 
     def finish(self) -> None:
         try:

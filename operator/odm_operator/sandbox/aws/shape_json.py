@@ -1,10 +1,10 @@
 """Serialise Python objects into an AWS JSON-protocol response, driven by botocore's shape model.
 
-moto's generic serializer resolves every attribute through several alias providers and costs about 1.2 ms per ECS
-task; a DescribeTasks of 100 tasks held the sandbox lock for 120 ms, which a thousand-job benchmark polling every
-few seconds cannot afford. This does the same walk (camelCase attribute, else snake_case, dict keys filtered by
-the shape, timestamps as epoch seconds truncated to milliseconds, None omitted) with per-shape tables computed
-once. A test checks it produces exactly what moto's serializer produces.
+moto's generic serializer resolves every attribute through several alias providers and costs about 1.2 ms per
+ECS task; a DescribeTasks of 100 tasks held the sandbox lock for 120 ms, which a thousand-job benchmark
+polling every few seconds cannot afford. This does the same walk (camelCase attribute, else snake_case, dict
+keys filtered by the shape, timestamps as epoch seconds truncated to milliseconds, None omitted) with
+per-shape tables computed once. A test checks it produces exactly what moto's serializer produces.
 """
 
 from __future__ import annotations

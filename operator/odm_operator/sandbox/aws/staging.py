@@ -2,8 +2,8 @@
 
 stage-in lists the input prefix (what ``aws s3 cp --recursive`` would download) and counts the images ODM will
 see; an empty or unreadable prefix is the most common user error and must fail the task the way the real
-container does (exit 1). stage-out uploads the products under the output prefix, or fails (exit 1) when the bucket
-is missing, which the operator reports as OutputUploadFailed.
+container does (exit 1). stage-out uploads the products under the output prefix, or fails (exit 1) when the
+bucket is missing, which the operator reports as OutputUploadFailed.
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ def list_input(uri: str | None) -> InputListing:
 
 
 def upload_products(uri: str | None, files: dict[str, bytes]) -> Upload:
-    """Put ``files`` (relative key -> body) under ``uri``; fails like ``aws s3 cp`` when the bucket is missing."""
+    """Put ``files`` (relative key -> body) under ``uri``; fails like ``aws s3 cp`` without the bucket."""
     if not uri:
         return Upload(error=f"{contract.ENV_OUTPUT_URI} is not set")
     try:

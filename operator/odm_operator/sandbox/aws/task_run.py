@@ -1,9 +1,9 @@
 """One ECS task as the simulated agent runs it: the moto Task plus what the agent needs to know about it.
 
 moto's Task materialises only the first container and has no timestamps, exit codes or stop codes. ``TaskRun``
-replaces its containers with ``SimContainer`` objects (all three, with lastStatus, exitCode and reason) and reads
-the per-job values the operator passes in RunTask overrides (contract.py): the input URI on stage-in, the ODM
-arguments on odm, the output URI on stage-out, and the task's cpu, memory and GPUs.
+replaces its containers with ``SimContainer`` objects (all three, with lastStatus, exitCode and reason) and
+reads the per-job values the operator passes in RunTask overrides (contract.py): the input URI on stage-in,
+the ODM arguments on odm, the output URI on stage-out, and the task's cpu, memory and GPUs.
 """
 
 from __future__ import annotations
@@ -178,7 +178,7 @@ class TaskRun:
 
 
 def _int(value: str | None) -> int | None:
-    """An integer task size; "4 vCPU" and "16 GB" (accepted by RegisterTaskDefinition) become 4096 and 16384."""
+    """An integer task size; "4 vCPU" and "16 GB" (RegisterTaskDefinition accepts them) become 4096, 16384."""
     if value is None:
         return None
     text = value.strip().lower()

@@ -1,9 +1,10 @@
-"""ECS's per-account request token buckets, so that the operator meets throttling here before it meets it on AWS.
+"""ECS's per-account request token buckets, so that the operator meets throttling here before it meets it on
+AWS.
 
-ECS throttles each account and Region with token buckets shared by categories of actions (request-throttling page
-of the ECS developer guide; reference/ecs-odm-facts.md section 3). A bucket holds up to ``burst`` tokens, refills
-at ``per_second`` and each call takes one; an empty bucket answers ThrottlingException. The operator's RunTask
-pacing and its batched DescribeTasks polling are measured against exactly these numbers.
+ECS throttles each account and Region with token buckets shared by categories of actions (request-throttling
+page of the ECS developer guide; reference/ecs-odm-facts.md section 3). A bucket holds up to ``burst`` tokens,
+refills at ``per_second`` and each call takes one; an empty bucket answers ThrottlingException. The operator's
+RunTask pacing and its batched DescribeTasks polling are measured against exactly these numbers.
 """
 
 from __future__ import annotations

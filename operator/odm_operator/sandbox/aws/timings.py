@@ -1,8 +1,8 @@
 """How long things take on AWS, in simulated seconds; the agent's clock compresses them by ``time_scale``.
 
-Defaults are rough real-world figures so that a 30-image job takes about 14 simulated minutes end to end (90 s to
-boot an instance, 30 s to pull images, ~11 min of ODM). Tests pass smaller values or a large ``time_scale`` to run a
-job in a second or two; the *order* of events never depends on the numbers.
+Defaults are rough real-world figures so that a 30-image job takes about 14 simulated minutes end to end (90 s
+to boot an instance, 30 s to pull images, ~11 min of ODM). Tests pass smaller values or a large ``time_scale``
+to run a job in a second or two; the *order* of events never depends on the numbers.
 """
 
 from __future__ import annotations
