@@ -549,3 +549,18 @@ def test_objects_can_be_created_anywhere_when_namespaces_are_not_enforced(tmp_pa
         )
         assert [o["metadata"]["name"] for o in k8s.objects(PLURAL, "anywhere")] == ["farm"]
         client.close()
+
+
+def test_the_emulator_also_runs_inside_an_existing_event_loop():
+    import asyncio
+
+    import aiohttp
+
+    async def scenario() -> None:
+        async with KubeEmulator() as k8s, aiohttp.ClientSession() as session:
+            async with session.post(k8s.url + JOBS, json=odmjob("farm")) as response:
+                assert response.status == 201
+            async with session.get(k8s.url + JOBS + "/farm") as response:
+                assert (await response.json())["metadata"]["name"] == "farm"
+
+    asyncio.run(scenario())

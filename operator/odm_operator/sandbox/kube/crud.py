@@ -18,7 +18,7 @@ from typing import Any
 
 from . import cel, errors, meta, patching
 from .errors import ApiError, FieldError
-from .resources import Registry, Resource, established
+from .resources import Registry, Resource, established, resources_from_crd
 from .schema import SchemaError
 from .store import Store
 
@@ -398,8 +398,6 @@ class Crud:
     def _register_crd(self, crd: dict[str, Any], dry_run: bool) -> None:
         try:
             if dry_run:
-                from .resources import resources_from_crd
-
                 resources_from_crd(crd)
             else:
                 self.registry.add_crd(crd)

@@ -13,6 +13,7 @@ built-in resources; kopf's peering CRDs; and the CRDs given (by default, the rep
 from __future__ import annotations
 
 import asyncio
+import copy
 import pathlib
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -236,8 +237,6 @@ class KubeEmulator:
         storages = {r.storage for r in self.registry if r.plural == plural}
         if not storages:
             raise KeyError(f"no such resource: {plural}")
-        import copy
-
         return self.call(lambda: [copy.deepcopy(o) for s in storages for o in self.store.list(s, namespace)])
 
     @property

@@ -12,6 +12,7 @@ import copy
 from typing import Any
 
 from . import errors
+from .cel import cel_equal  # JSON equality: 1 == 1.0 but true != 1, as Go's jsonpatch compares
 
 MERGE = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
@@ -147,8 +148,6 @@ def json_patch(target: Any, ops: Any) -> Any:
     """RFC 6902 on a deep copy; raises `PatchFailed` on a failed `test` or an impossible operation."""
     if not isinstance(ops, list):
         raise errors.bad_request("json: cannot unmarshal object into Go value of type jsonpatch.Patch")
-    from .cel import cel_equal  # JSON equality with 1 == 1.0 and true != 1, as Go's jsonpatch compares
-
     doc = copy.deepcopy(target)
     for op in ops:
         if not isinstance(op, dict) or "op" not in op:

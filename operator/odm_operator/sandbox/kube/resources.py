@@ -92,9 +92,7 @@ class Resource:
         """The stored object as this group/version shows it."""
         obj = self.from_storage(stored)
         if obj.get("apiVersion") != self.api_version or obj.get("kind") != self.kind:
-            obj = {"apiVersion": self.api_version, "kind": self.kind, **obj}
-            obj["apiVersion"] = self.api_version
-            obj["kind"] = self.kind
+            obj = {**obj, "apiVersion": self.api_version, "kind": self.kind}
         return obj
 
 

@@ -87,7 +87,7 @@ def field_value(obj: dict[str, Any], path: str) -> str:
     return str(node)
 
 
-def parse_field_selector(selector: str, allowed: frozenset[str], kind: str = "") -> Matcher:
+def parse_field_selector(selector: str, allowed: frozenset[str]) -> Matcher:
     checks: list[Callable[[dict[str, Any]], bool]] = []
     for term in _split_terms(selector):
         m = re.match(r"^\s*([A-Za-z0-9_.\-/]+)\s*(==|=|!=)\s*(.*?)\s*$", term)
@@ -95,8 +95,7 @@ def parse_field_selector(selector: str, allowed: frozenset[str], kind: str = "")
             raise errors.bad_request(f"invalid selector: '{selector}'; can't understand '{term}'")
         path, op, value = m.groups()
         if path not in allowed:
-            what = f'"{path}" is not a known field selector: only "{", ".join(sorted(allowed))}"'
-            raise errors.bad_request(f"field label not supported: {path}" if not kind else what)
+            raise errors.bad_request(f"field label not supported: {path}")
         if op == "!=":
             checks.append(lambda obj, p=path, v=value: field_value(obj, p) != v)
         else:

@@ -20,8 +20,9 @@ from typing import Any
 
 ADDED, MODIFIED, DELETED, BOOKMARK, ERROR = "ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"
 
-# How many changes a watch can lag behind and still resume. A real apiserver keeps ~5 minutes of history.
-DEFAULT_HISTORY = 50_000
+# How many changes a watch can lag behind and still resume (older resourceVersions get 410 Gone, as from a
+# real apiserver's watch cache). 10k changes of ODMJob-sized objects cost ~30 MB; 50k cost ~60 MB more.
+DEFAULT_HISTORY = 10_000
 
 
 @dataclass(slots=True)

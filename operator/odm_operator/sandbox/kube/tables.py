@@ -170,7 +170,7 @@ class TableConvertor:
             self.cells = self._event_cells
         elif resource.kind == "CustomResourceDefinition":
             self.columns = [NAME_COLUMN, _col("Created At", "", "date")]
-            self.cells = lambda o: [age(_created(o))]
+            self.cells = lambda o: [_created(o)]  # the apiserver prints this one as a timestamp, not an age
         else:
             self.columns = [NAME_COLUMN, _age()]
             self.cells = lambda o: [age(_created(o))]
