@@ -4,6 +4,7 @@
 maps the URL to a resource and a verb the way the apiserver's RequestInfo does, runs fault injection before
 anything else, and renders objects, lists, Tables and Status errors with the apiserver's content types.
 """
+
 from __future__ import annotations
 
 import base64
