@@ -15,7 +15,7 @@ import kopf
 from . import API_GROUP, API_VERSION, PLURAL
 from .aws.clients import make_clients
 from .k8s import KubeWriter, api_client
-from .plan.status import FINISHED
+from .plan.status import FINISHED, spec_drift
 from .runtime import Runtime, TransientError
 from .settings import Settings
 
@@ -71,6 +71,13 @@ def on_create_or_resume(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
 def on_suspend(body: kopf.Body, memo: kopf.Memo, old: Any, new: Any, **_: Any) -> None:
     if old is not None or new:
         _reconcile(body, memo)
+
+
+@kopf.on.update(*RESOURCE, field="spec")
+def on_spec_change(body: kopf.Body, memo: kopf.Memo, old: Any, new: Any, **_: Any) -> None:
+    fields = spec_drift(dict(old or {}), dict(new or {}))
+    if fields and (body.get("status") or {}).get("phase"):
+        memo.runtime.report_drift(_plain(body), fields)
 
 
 def _active(status: kopf.Status, **_: Any) -> bool:

@@ -27,7 +27,7 @@ from .plan.admission import check_job
 from .plan.desired import JobRef, capacity, resolve_size, run_task, task_definition
 from .plan.observed import from_describe
 from .plan.sizing import SizingError
-from .plan.status import merge_patch, phase_changed, with_phase
+from .plan.status import merge_patch, now_rfc3339, phase_changed, with_drift, with_phase
 from .settings import Settings
 from .tracker import Tracker
 
@@ -257,6 +257,15 @@ class Runtime:
             self.ecs.stop_task(cluster, arn, reason)
         except AwsCallError as exc:
             raise TransientError(exc.message) from exc
+
+    def report_drift(self, body: dict[str, Any], fields: list[str]) -> None:
+        """A spec change that got past the API server (no CEL there): keep running, say so in a condition."""
+        meta = body["metadata"]
+        with self._lock(meta["uid"]):
+            status = self._status(body)
+            new = with_drift(status, fields, now_rfc3339(_now()), meta.get("generation"))
+            self._write(body, status, new)
+            self.events(body, "Warning", "SpecImmutable", new["conditions"][-1]["message"])
 
     # ----- delete --------------------------------------------------------------------------------------------
 

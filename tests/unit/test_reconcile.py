@@ -7,7 +7,7 @@ import pytest
 from odm_operator.api.validation import parse_spec
 from odm_operator.plan import reconcile as plan
 from odm_operator.plan.observed import ContainerState, ObservedTask
-from odm_operator.plan.status import conditions, merge_patch
+from odm_operator.plan.status import conditions, merge_patch, spec_drift, with_drift
 
 NOW = datetime(2026, 11, 21, 12, 0, 0, tzinfo=UTC)
 TIMING = plan.Timing(backoff_seconds=10, backoff_max_seconds=300, time_scale=1)
@@ -192,3 +192,26 @@ def test_after_run_task_records_the_arn_with_the_attempt():
     assert new["attempts"] == [{"number": 1, "taskArn": task.arn, "startedAt": ts()}]
     assert new["aws"]["logStream"] == "odm/odm/abc"
     assert new["startTime"] == ts()
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "fields"),
+    [
+        ({"suspend": False, "backoffLimit": 1}, {"suspend": True, "backoffLimit": 1}, []),
+        ({"input": {"s3Uri": "s3://a/x/"}}, {"input": {"s3Uri": "s3://a/y/"}}, ["input"]),
+        ({"backoffLimit": 1}, {"backoffLimit": 1, "resources": {"cpu": 2, "memory": "4Gi"}}, ["resources"]),
+        (None, {"suspend": True}, []),
+    ],
+)
+def test_spec_drift_names_changed_fields_except_suspend(old, new, fields):
+    assert spec_drift(old, new) == fields
+
+
+def test_drift_is_reported_in_a_condition_and_replaces_an_older_report():
+    status = with_drift({"phase": "Running", "conditions": []}, ["input"], ts(), 2)
+    status = with_drift(status, ["input", "resources"], ts(5), 3)
+    [condition] = [c for c in status["conditions"] if c["type"] == "SpecChangeIgnored"]
+    assert condition["reason"] == "SpecImmutable" and "spec.input, spec.resources" in condition["message"]
+    assert condition["observedGeneration"] == 3
+    survived = conditions({**status, "phase": "Running"}, ts(10), 3)
+    assert any(c["type"] == "SpecChangeIgnored" for c in survived)

@@ -102,3 +102,28 @@ def merge_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 
 def phase_changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
     return (old.get("phase"), old.get("reason")) != (new.get("phase"), new.get("reason"))
+
+
+def spec_drift(old: dict[str, Any] | None, new: dict[str, Any] | None) -> list[str]:
+    """Top-level spec fields that changed, other than ``suspend`` (the one field a user may change)."""
+    old, new = old or {}, new or {}
+    return sorted(k for k in set(old) | set(new) if k != "suspend" and old.get(k) != new.get(k))
+
+
+def with_drift(status: dict[str, Any], fields: list[str], now: str, generation: int | None) -> dict[str, Any]:
+    """Status carrying a SpecChangeIgnored condition: spec is immutable, the running work keeps the old spec."""
+    new = copy.deepcopy(status)
+    kept = [c for c in new.get("conditions", []) if c.get("type") != "SpecChangeIgnored"]
+    kept.append(
+        {
+            "type": "SpecChangeIgnored",
+            "status": "True",
+            "reason": "SpecImmutable",
+            "message": f"spec.{', spec.'.join(fields)} changed after the job was accepted; the change is not "
+            "applied to the running task (spec is immutable except spec.suspend: delete and re-create the job)",
+            "lastTransitionTime": now,
+            "observedGeneration": generation,
+        }
+    )
+    new["conditions"] = kept
+    return new
