@@ -308,6 +308,18 @@ class TestFailures:
         group = client(aws, "autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[provider])
         assert group["AutoScalingGroups"][0]["Instances"] == []
 
+    def test_raising_max_size_lets_a_waiting_task_scale_out(self, aws, ecs):
+        provider = create_ec2_capacity(aws, "odm-later", max_size=0, instance_types=["r5.xlarge"])
+        aws.set_timings(Timings(provisioning_timeout_s=1800.0))
+        try:
+            task = run_job(aws, provider)
+
+            client(aws, "autoscaling").update_auto_scaling_group(AutoScalingGroupName=provider, MaxSize=1)
+
+            assert wait_status(ecs, task["taskArn"], "STOPPED")["stopCode"] == "EssentialContainerExited"
+        finally:
+            aws.set_timings(TIMINGS)
+
     def test_a_capacity_provider_not_attached_to_the_cluster_is_refused(self, aws, ecs):
         with pytest.raises(ClientError) as refused:
             run_job(aws, "FARGATE")
@@ -413,3 +425,27 @@ class TestEcsAnswers:
         assert [len(p["taskArns"]) for p in pages] == [3, 3]
         assert sorted(a for p in pages for a in p["taskArns"]) == sorted(arns[1:])
         assert ecs.list_tasks(cluster=CLUSTER, desiredStatus="STOPPED")["taskArns"] == [arns[0]]
+
+    def test_run_task_with_a_known_client_token_returns_the_original_task(self, aws, ecs):
+        attach_fargate(aws)
+        task_definition = register_odm_task_definition(ecs, aws.region)
+
+        def run(token: str, started_by: str = "odm/uid-1") -> dict[str, Any]:
+            return ecs.run_task(
+                cluster=CLUSTER,
+                taskDefinition=task_definition,
+                capacityProviderStrategy=[{"capacityProvider": "FARGATE"}],
+                networkConfiguration=network(client(aws, "ec2")),
+                startedBy=started_by,
+                clientToken=token,
+                overrides=job_overrides(SMALL, f"s3://{OUTPUT_BUCKET}/job/", []),
+            )
+
+        first = run("uid-1-attempt-1")["tasks"][0]["taskArn"]
+
+        assert run("uid-1-attempt-1")["tasks"][0]["taskArn"] == first
+        assert run("uid-1-attempt-2")["tasks"][0]["taskArn"] != first
+        with pytest.raises(ClientError) as conflict:
+            run("uid-1-attempt-1", started_by="odm/someone-else")
+        assert conflict.value.response["Error"]["Code"] == "ConflictException"
+        assert len(ecs.list_tasks(cluster=CLUSTER)["taskArns"]) == 2

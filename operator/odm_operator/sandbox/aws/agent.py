@@ -60,6 +60,9 @@ MAX_REASON_CHARS = 1024
 FARGATE_PLATFORM_VERSION = "1.4.0"
 # Errors kept for tests and the control API; older ones are dropped.
 MAX_ERRORS = 50
+# Ticks between full passes over the tasks waiting for capacity (changes to a group are not signalled);
+# cheap, since only providers with waiting tasks are looked at.
+CAPACITY_RECHECK_TICKS = 5
 # ODM prints its start and end time like this (Python's time.ctime()).
 ODM_TIME_FORMAT = "%a %b %d %H:%M:%S %Y"
 
@@ -129,6 +132,8 @@ class SimulatedEcsAgent:
             except Exception as exc:  # one broken task must not stop the agent
                 self._record_error(f"{getattr(run, 'arn', 'agent')}: {exc!r}")
         try:
+            if self.ticks % CAPACITY_RECHECK_TICKS == 0:
+                self._capacity.recheck()
             self._capacity.tick(now)
             self._logs.flush()
         except Exception as exc:
@@ -209,8 +214,8 @@ class SimulatedEcsAgent:
         task.cpu = run.task_level("cpu") or str(run.needs.cpu)
         task.memory = run.task_level("memory") or str(run.needs.memory)
         task.launch_type = "FARGATE" if kind == "fargate" else "EC2"
-        for name in ("stop_code", "stopping_at", "execution_stopped_at", "stopped_at", "started_at"):
-            setattr(task, name, None)
+        for name in ("stop_code", "stopped_reason", "stopping_at", "execution_stopped_at", "stopped_at"):
+            setattr(task, name, None)  # ECS shows these only once the task stops
         self._attach_network(run)
         if kind == "fargate":
             task.platform_version = task.platform_version or FARGATE_PLATFORM_VERSION

@@ -111,6 +111,10 @@ class CapacityManager:
             inst.give_back(run.needs, self._gpus_of.pop(run.arn, []))
         self._dirty.add(key)
 
+    def recheck(self) -> None:
+        """Look at every waiting task again: the group's MaxSize or managed scaling may have changed."""
+        self._dirty.update(key for key, queue in self._waiting.items() if queue)
+
     def tick(self, now: float) -> None:
         while self._dirty:
             self._fill(self._dirty.pop(), now)

@@ -16,11 +16,12 @@ from typing import Any
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ecs.models import ecs_backends
 
-from . import ecs_responses
+from . import autoscaling_fix, ecs_responses
 from .counters import CallCounters
 from .ecs_backend import EcsBackendPatches
 from .errors import error_response
 from .faults import FaultInjector
+from .idempotency import RunTaskTokens
 from .operations import identify, read_body
 from .throttle import EcsThrottle
 
@@ -32,7 +33,8 @@ THROTTLING_MESSAGE = "Rate exceeded"
 THROTTLING_STATUS = 400
 
 # ECS actions whose request body the sandbox reads to answer or correct them (ecs_responses.py).
-ECS_ACTIONS_READ = frozenset({"DescribeTasks", "ListTasks"})
+ECS_ACTIONS_READ = frozenset({"DescribeTasks", "ListTasks", "RunTask"})
+JSON_CONTENT_TYPE = [("Content-Type", "application/x-amz-json-1.1")]
 
 MOTO_API_PREFIX = "/moto-api"
 MOTO_RESET_PATH = "/moto-api/reset"
@@ -48,6 +50,7 @@ class SandboxMiddleware:
         throttle: EcsThrottle,
         faults: FaultInjector,
         ecs_patches: EcsBackendPatches,
+        run_task_tokens: RunTaskTokens,
         on_reset: Callable[[], None] | None = None,
         default_region: str = "us-east-1",
     ) -> None:
@@ -58,6 +61,7 @@ class SandboxMiddleware:
         self.throttle = throttle
         self.faults = faults
         self.ecs_patches = ecs_patches
+        self.run_task_tokens = run_task_tokens
         self.on_reset = on_reset
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -83,6 +87,14 @@ class SandboxMiddleware:
                 op.protocol, op.service, THROTTLING_CODE, THROTTLING_MESSAGE, THROTTLING_STATUS
             )
             return self._answer(start_response, error.status_line, error.headers, error.body)
+        if op.key == autoscaling_fix.OPERATION:
+            body = read_body(environ)
+            region = op.region or self.default_region
+            with self.lock:
+                status, headers, body = autoscaling_fix.update_keeping_policy(
+                    body, region, lambda: self._call(environ)
+                )
+            return self._answer(start_response, status, headers, body)
         if op.service != "ecs":
             return self._forward(environ, start_response)
 
@@ -94,7 +106,18 @@ class SandboxMiddleware:
                 answer = ecs_responses.describe_tasks(backend, request_body)
                 if answer is not None:
                     return self._answer(start_response, "200 OK", *answer)
+            run_task = _json(request_body) if op.name == "RunTask" else None
+            if run_task is not None:
+                known = self.run_task_tokens.lookup(op.region, run_task, backend)
+                if known is not None:
+                    outcome, body = known
+                    if outcome == "replay":
+                        return self._answer(start_response, "200 OK", list(JSON_CONTENT_TYPE), body)
+                    headers = [*JSON_CONTENT_TYPE, ("x-amzn-ErrorType", "ConflictException")]
+                    return self._answer(start_response, "400 Bad Request", headers, body)
             status, headers, body = self._call(environ)
+            if run_task is not None and status.startswith("200"):
+                self.run_task_tokens.remember(op.region, run_task, body)
         if op.name == "ListTasks" and status.startswith("200"):
             body = ecs_responses.page_list_tasks(request_body, body)
         return self._answer(start_response, status, headers, body)
@@ -131,3 +154,11 @@ class SandboxMiddleware:
         headers.append(("Content-Length", str(len(body))))
         start_response(status, headers)
         return [body]
+
+
+def _json(body: bytes) -> dict[str, Any] | None:
+    try:
+        value = json.loads(body or b"{}")
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None

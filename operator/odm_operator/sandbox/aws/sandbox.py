@@ -24,6 +24,7 @@ from .control import ControlServer
 from .counters import CallCounters
 from .ecs_backend import EcsBackendPatches
 from .faults import FaultInjector
+from .idempotency import RunTaskTokens
 from .middleware import SandboxMiddleware
 from .server import WsgiServerThread, moto_app
 from .throttle import EcsThrottle
@@ -60,6 +61,7 @@ class AwsSandbox:
         self.throttle = EcsThrottle(enabled=quotas)
         self.faults = FaultInjector(seed)
         self.agent = SimulatedEcsAgent(self.clock, self.lock, timings, tick_s)
+        self.run_task_tokens = RunTaskTokens(self.clock.now)
         self._host, self._port, self._control_port = host, port, control_port
         self._server: WsgiServerThread | None = None
         self._control: ControlServer | None = None
@@ -79,6 +81,7 @@ class AwsSandbox:
             throttle=self.throttle,
             faults=self.faults,
             ecs_patches=EcsBackendPatches(self.agent),
+            run_task_tokens=self.run_task_tokens,
             on_reset=self.reset,
             default_region=self.region,
         )
@@ -120,6 +123,7 @@ class AwsSandbox:
             self.throttle.reset()
             self.faults.clear()
             self.agent.reset()
+            self.run_task_tokens.clear()
             if self.seed_data:
                 datasets.seed(self.region)
 
