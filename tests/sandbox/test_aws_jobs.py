@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -57,6 +58,22 @@ def aws(sandbox: AwsSandbox) -> Iterator[AwsSandbox]:
 @pytest.fixture
 def ecs(aws: AwsSandbox) -> Any:
     return client(aws, "ecs")
+
+
+@pytest.fixture
+def slow_odm(aws: AwsSandbox) -> Iterator[None]:
+    """ODM runs ~10 real seconds, so a test can act while it runs; the stop makes the test end early."""
+    aws.set_timings(replace(TIMINGS, odm_per_image_s=400.0))
+    yield
+    aws.set_timings(TIMINGS)
+
+
+@pytest.fixture
+def steady_odm(aws: AwsSandbox) -> Iterator[None]:
+    """ODM runs ~1.5 real seconds: long enough for a poller to see several stages go by."""
+    aws.set_timings(replace(TIMINGS, odm_per_image_s=60.0))
+    yield
+    aws.set_timings(TIMINGS)
 
 
 def run_job(
@@ -164,7 +181,7 @@ class TestScaleFromZero:
         assert "[INFO]    Running dataset stage" in messages
         assert "[INFO]    Loading 30 images" in messages
 
-    def test_a_poller_sees_odm_progress_rise_while_the_task_runs(self, aws, ecs):
+    def test_a_poller_sees_odm_progress_rise_while_the_task_runs(self, aws, ecs, steady_odm):
         attach_fargate(aws)
         task = run_job(aws, "FARGATE")
         logs = client(aws, "logs")
@@ -310,7 +327,7 @@ class TestFailures:
 
     def test_raising_max_size_lets_a_waiting_task_scale_out(self, aws, ecs):
         provider = create_ec2_capacity(aws, "odm-later", max_size=0, instance_types=["r5.xlarge"])
-        aws.set_timings(Timings(provisioning_timeout_s=1800.0))
+        aws.set_timings(replace(TIMINGS, provisioning_timeout_s=1800.0))
         try:
             task = run_job(aws, provider)
 
@@ -328,7 +345,7 @@ class TestFailures:
 
 
 class TestStopping:
-    def test_a_spot_interruption_stops_the_running_task_with_spot_interruption(self, aws, ecs):
+    def test_a_spot_interruption_stops_the_running_task_with_spot_interruption(self, aws, ecs, slow_odm):
         attach_fargate(aws)
         task = run_job(aws, "FARGATE_SPOT", name="spotty")
         wait_for(
@@ -346,7 +363,7 @@ class TestStopping:
         assert containers[contract.ODM]["exitCode"] == 143
         assert "exitCode" not in containers[contract.STAGE_OUT]
 
-    def test_stop_task_is_honoured_as_user_initiated_with_the_given_reason(self, aws, ecs):
+    def test_stop_task_is_honoured_as_user_initiated_with_the_given_reason(self, aws, ecs, slow_odm):
         attach_fargate(aws)
         task = run_job(aws, "FARGATE")
         wait_for(
