@@ -23,16 +23,29 @@ class LogSink:
         self._pending[target].append((timestamp_ms, message))
 
     def flush(self) -> None:
+        """Write what was buffered; a failing stream does not hold back the others (its error is raised)."""
         pending, self._pending = self._pending, defaultdict(list)
-        for (region, group, stream), lines in pending.items():
-            backend = logs_backends[DEFAULT_ACCOUNT_ID][region]
-            if group not in backend.groups:
-                backend.create_log_group(group, {})
-            if stream not in backend.groups[group].streams:
-                backend.create_log_stream(group, stream)
-            lines.sort(key=lambda line: line[0])
-            events = [{"timestamp": ts, "message": message} for ts, message in lines]
-            backend.put_log_events(group, stream, events)
+        first_error: Exception | None = None
+        for target, lines in pending.items():
+            try:
+                self._write(target, lines)
+            except Exception as exc:
+                first_error = first_error or exc
+        if first_error is not None:
+            raise first_error
+
+    @staticmethod
+    def _write(target: Target, lines: list[tuple[int, str]]) -> None:
+        region, group, stream = target
+        backend = logs_backends[DEFAULT_ACCOUNT_ID][region]
+        if group not in backend.groups:
+            backend.create_log_group(group, {})
+        if stream not in backend.groups[group].streams:
+            backend.create_log_stream(group, stream)
+        lines.sort(key=lambda line: line[0])
+        backend.put_log_events(
+            group, stream, [{"timestamp": ts, "message": message} for ts, message in lines]
+        )
 
     def clear(self) -> None:
         self._pending.clear()

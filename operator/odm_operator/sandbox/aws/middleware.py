@@ -97,30 +97,37 @@ class SandboxMiddleware:
             return self._answer(start_response, status, headers, body)
         if op.service != "ecs":
             return self._forward(environ, start_response)
+        return self._ecs(op.name, op.region or self.default_region, environ, start_response)
 
-        request_body = read_body(environ) if op.name in ECS_ACTIONS_READ else b""
+    def _ecs(
+        self, action: str, region: str, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        """ECS through the backend patches, with the answers the sandbox writes itself."""
+        request_body = read_body(environ) if action in ECS_ACTIONS_READ else b""
         with self.lock:
-            backend = ecs_backends[DEFAULT_ACCOUNT_ID][op.region or self.default_region]
+            backend = ecs_backends[DEFAULT_ACCOUNT_ID][region]
             self.ecs_patches.ensure(backend)
-            if op.name == "DescribeTasks":
+            if action == "DescribeTasks":
                 answer = ecs_responses.describe_tasks(backend, request_body)
                 if answer is not None:
                     return self._answer(start_response, "200 OK", *answer)
-            run_task = _json(request_body) if op.name == "RunTask" else None
+            run_task = _json(request_body) if action == "RunTask" else None
             if run_task is not None:
-                known = self.run_task_tokens.lookup(op.region, run_task, backend)
+                known = self.run_task_tokens.lookup(region, run_task, backend)
                 if known is not None:
-                    outcome, body = known
-                    if outcome == "replay":
-                        return self._answer(start_response, "200 OK", list(JSON_CONTENT_TYPE), body)
-                    headers = [*JSON_CONTENT_TYPE, ("x-amzn-ErrorType", "ConflictException")]
-                    return self._answer(start_response, "400 Bad Request", headers, body)
+                    return self._known_token(start_response, *known)
             status, headers, body = self._call(environ)
             if run_task is not None and status.startswith("200"):
-                self.run_task_tokens.remember(op.region, run_task, body)
-        if op.name == "ListTasks" and status.startswith("200"):
+                self.run_task_tokens.remember(region, run_task, body)
+        if action == "ListTasks" and status.startswith("200"):
             body = ecs_responses.page_list_tasks(request_body, body)
         return self._answer(start_response, status, headers, body)
+
+    def _known_token(self, start_response: Callable[..., Any], outcome: str, body: bytes) -> Iterable[bytes]:
+        if outcome == "replay":
+            return self._answer(start_response, "200 OK", list(JSON_CONTENT_TYPE), body)
+        headers = [*JSON_CONTENT_TYPE, ("x-amzn-ErrorType", "ConflictException")]
+        return self._answer(start_response, "400 Bad Request", headers, body)
 
     def _forward(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         with self.lock:
