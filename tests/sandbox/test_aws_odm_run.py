@@ -62,17 +62,17 @@ def test_odm_runs_its_stages_in_order_skipping_what_the_options_turn_off(reason,
 @pytest.mark.parametrize(
     ("images", "mib"),
     [
-        (1, 4096),
-        (40, 4096),
-        (41, 16384),
-        (250, 16384),
-        (500, 32768),
-        (600, 65536),
-        (5000, 262144),
+        (1, 3815),
+        (40, 3815),
+        (41, 15259),
+        (250, 15259),
+        (500, 30518),
+        (600, 61036),
+        (5000, 244141),
         (5001, None),
     ],
 )
-def test_memory_needed_reads_odms_table_in_gib(images, mib):
+def test_memory_needed_reads_odms_table_in_decimal_gb(images, mib):
     assert memory_needed_mib(images) == mib
 
 

@@ -130,9 +130,13 @@ class OdmOptions:
 
 
 def memory_needed_mib(images: int) -> int | None:
-    """MiB ODM needs for ``images`` images (table GB read as GiB); None when beyond the table."""
+    """MiB ODM needs for ``images`` images; None when beyond the table.
+
+    ODM's table is in decimal gigabytes of machine RAM (64 GB for 1500 images is a 64 GB machine, which ECS
+    registers with a little less than 64 GiB), so a task with ``64G`` (61035 MiB) is enough and the operator's
+    sizing (plan/sizing.py) asks exactly that."""
     gb = contract.odm_memory_gb(images)
-    return None if gb is None else gb * 1024
+    return None if gb is None else -(-gb * 10**9 // 2**20)
 
 
 def stages_for(options: OdmOptions, images: int) -> list[tuple[str, float]]:
