@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     tags: dict[str, str] = Field(
         default_factory=dict, description="Extra tags on every AWS resource the operator creates."
     )
+    metrics_port: int = Field(
+        8081, ge=0, le=65535, description="Port of the Prometheus metrics endpoint (/metrics); 0 turns it off."
+    )
 
 
 def load_settings(overrides: dict[str, str] | None = None) -> Settings:
