@@ -12,6 +12,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from .. import metrics
+
 # "adaptive" adds client-side rate limiting on top of "standard" retries: it slows down when AWS throttles.
 RETRY_MODE = "adaptive"
 # Five attempts over ~20 s of backoff ride out a throttling burst without hiding a real outage for long.
@@ -40,7 +42,7 @@ def make_clients(region: str) -> Clients:
     )
 
     def client(name: str) -> Any:
-        return session.client(name, config=config)
+        return metrics.instrument(session.client(name, config=config))  # counts calls, outcomes, throttles
 
     return Clients(
         ecs=client("ecs"),
