@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from . import metrics
 from .aws.errors import AwsCallError
 from .plan.observed import ObservedTask, from_describe
 
@@ -79,6 +80,7 @@ class Tracker:
             except Exception:  # the loop must survive anything; the next interval retries
                 log.exception("Tracker poll failed")
 
+    @metrics.timed_poll
     def poll(self) -> None:
         with self._lock:
             by_cluster: dict[str, list[str]] = {}
