@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from . import contract
+from . import contract, metrics
 from .api.validation import parse_s3_uri, parse_spec
 from .aws.clients import Clients
 from .aws.ecs import EcsGateway
@@ -77,6 +77,7 @@ class Runtime:
 
     # ----- reconcile -----------------------------------------------------------------------------------------
 
+    @metrics.timed_handler("reconcile")
     def reconcile(self, body: dict[str, Any]) -> float | None:
         """One pass over a job. Returns seconds until something is due (or None)."""
         meta = body["metadata"]
@@ -269,6 +270,7 @@ class Runtime:
 
     # ----- delete --------------------------------------------------------------------------------------------
 
+    @metrics.timed_handler("finalize")
     def finalize(self, body: dict[str, Any]) -> None:
         """Stop the job's task (if any) before kopf removes the finalizer. A finished job costs no AWS call."""
         meta = body["metadata"]
@@ -294,6 +296,7 @@ class Runtime:
         with self._locks_guard:
             self._locks.pop(meta["uid"], None)
         self._memory.pop(meta["uid"], None)
+        metrics.forget_job(meta["uid"])
 
     # ----- status --------------------------------------------------------------------------------------------
 
@@ -307,6 +310,7 @@ class Runtime:
         return _copy(dict(body.get("status") or {}))
 
     def _write(self, body: dict[str, Any], old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+        metrics.observe_job(body, old, new)  # phases, attempts, finished jobs and their durations
         patch = merge_patch(old, new)
         if not patch:
             return new
