@@ -12,7 +12,7 @@ from typing import Any
 
 import kopf
 
-from . import API_GROUP, API_VERSION, PLURAL
+from . import API_GROUP, API_VERSION, PLURAL, metrics
 from .aws.clients import make_clients
 from .k8s import KubeWriter, api_client
 from .plan.status import FINISHED, spec_drift
@@ -39,6 +39,7 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     settings.watching.server_timeout = 300
     runtime = Runtime(SETTINGS, make_clients(SETTINGS.region), KubeWriter(api_client()), _post_event)
     runtime.start()
+    metrics.serve(SETTINGS.metrics_port)
     memo.runtime = runtime
     log.info("Started odm-operator region=%s cluster=%s", SETTINGS.region, SETTINGS.cluster)
 
