@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -47,6 +48,7 @@ class Stack:
         self.kube.start()
         self.aws.start()
         self.kubeconfig = self.kube.write_kubeconfig(self.state_dir / "kubeconfig")
+        self.metrics_port = _free_port()  # the operator's Prometheus endpoint, http://127.0.0.1:PORT/metrics
         subnets, groups = self._prepare_account()
         self.operator_env = {
             **self.aws.env(),
@@ -58,6 +60,7 @@ class Stack:
             "ODM_OPERATOR_CAPACITY_PROVIDER": SANDBOX_PROVIDER,
             "ODM_OPERATOR_POLL_INTERVAL_SECONDS": str(SANDBOX_POLL_SECONDS),
             "ODM_OPERATOR_TIME_SCALE": str(self.time_scale),
+            "ODM_OPERATOR_METRICS_PORT": str(self.metrics_port),
         }
         self._write_env_files()
         if self.want_operator:
@@ -177,6 +180,12 @@ class Stack:
         lines = [f"export {k}={v}" for k, v in self.aws.env().items()]
         (self.state_dir / "aws.env").write_text("\n".join(lines) + "\n")
         (self.state_dir / "sandbox.env").write_text(f"export SANDBOX_CONTROL_URL={self.aws.control_url}\n")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def wait_until(predicate: Any, timeout: float, interval: float = 0.1) -> Any:
