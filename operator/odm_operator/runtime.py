@@ -16,16 +16,19 @@ from typing import Any
 
 from . import contract, metrics
 from .api.validation import parse_s3_uri, parse_spec
+from .aws.capacity import MANAGED_PREFIX, CapacityGateway
 from .aws.clients import Clients
 from .aws.ecs import EcsGateway
 from .aws.errors import AwsCallError, classify_run_failure
 from .aws.logs import LogsGateway
 from .aws.s3 import S3Gateway
+from .janitor import Janitor
 from .k8s import KubeWriter
 from .plan import reconcile as plan
 from .plan.admission import check_job
 from .plan.desired import JobRef, capacity, resolve_size, run_task, task_definition
 from .plan.observed import from_describe
+from .plan.policy import check_policy
 from .plan.sizing import SizingError
 from .plan.status import merge_patch, now_rfc3339, phase_changed, with_drift, with_phase
 from .settings import Settings
@@ -52,11 +55,22 @@ class Runtime:
             clients.logs, {contract.TAG_MANAGED_BY: contract.MANAGED_BY_VALUE, **settings.tags}
         )
         self.s3 = S3Gateway(clients.s3)
+        self.capacity = CapacityGateway(clients.ec2, clients.autoscaling, self.ecs)
+        self._provider_clusters: dict[str, str] = {}
+        self.janitor = Janitor(
+            self.capacity,
+            lambda name: self._provider_clusters.get(name, settings.cluster),
+            settings.capacity_grace_seconds,
+            settings.time_scale,
+        )
         self.kube = kube
         self.events = events
         self.tracker = Tracker(self._describe, settings.poll_interval_seconds)
         self.timing = plan.Timing(
-            settings.retry_backoff_seconds, settings.retry_backoff_max_seconds, settings.time_scale
+            settings.retry_backoff_seconds,
+            settings.retry_backoff_max_seconds,
+            settings.time_scale,
+            settings.provisioning_timeout_seconds,
         )
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
@@ -64,8 +78,11 @@ class Runtime:
 
     def start(self) -> None:
         self.tracker.start()
+        if self.settings.manage_capacity:
+            self.janitor.start()
 
     def stop(self) -> None:
+        self.janitor.stop()
         self.tracker.stop()
 
     def _describe(self, cluster: str, arns: list[str]) -> list[dict[str, Any]]:
@@ -89,16 +106,27 @@ class Runtime:
         status = self._status(body)
         errors = check_job(body, self.settings)
         spec = parse_spec(body["spec"]) if not errors else None
+        policy = check_policy(spec, self.settings) if spec is not None else []
         job = plan.JobView(
-            meta["namespace"],
-            meta["name"],
-            meta["uid"],
-            meta.get("generation"),
-            spec,
-            status,
-            tuple(str(e) for e in errors),
-            meta.get("creationTimestamp"),
+            namespace=meta["namespace"],
+            name=meta["name"],
+            uid=meta["uid"],
+            generation=meta.get("generation"),
+            spec=spec,
+            status=status,
+            errors=tuple(str(e) for e in errors),
+            policy_errors=tuple(str(e) for e in policy),
+            creation=meta.get("creationTimestamp"),
         )
+        aws_status = status.get("aws") or {}
+        provider = aws_status.get("capacityProvider") or ""
+        if provider.startswith(MANAGED_PREFIX) and status.get("phase") not in (
+            "Succeeded",
+            "Failed",
+            "Cancelled",
+        ):
+            self._provider_clusters.setdefault(provider, aws_status.get("cluster") or self.settings.cluster)
+            self.janitor.touch(provider)
         if spec is not None:
             cluster = spec.capacity.cluster or self.settings.cluster
             aws = status.setdefault("aws", {})
@@ -150,15 +178,25 @@ class Runtime:
         except SizingError as exc:
             return self._fail_attempt(body, status, attempt, "InvalidSpec", str(exc), now)
         cap = capacity(spec, self.settings, size)
-        if cap.kind == "managed":
+        if cap.kind == "managed" and spec.capacity.max_instances == 0:
             message = (
-                "operator-managed EC2 capacity is not available in this version: set spec.capacity.provider "
-                "(or the capacityProvider setting) to an existing capacity provider, or use capacity.type: fargate"
+                "spec.capacity.maxInstances is 0, so the Auto Scaling group can never start an instance; "
+                "set it to 1 or more"
             )
             return self._fail_attempt(body, status, attempt, "CapacityUnavailable", message, now)
         ref = JobRef(job.namespace, job.name, job.uid)
         try:
             self.ecs.ensure_cluster(cap.cluster, self.settings.create_cluster, cap.kind == "fargate")
+            if cap.kind == "existing":
+                self.capacity.ensure_attached(cap.cluster, cap.provider)
+            if cap.kind == "managed":
+                self._provider_clusters[cap.provider] = cap.cluster
+                self.janitor.touch(cap.provider)
+                if self.capacity.ensure(cap.cluster, cap.provider, cap.requests):
+                    message = (
+                        f"created capacity provider {cap.provider} (Auto Scaling group and launch template)"
+                    )
+                    self.events(body, "Normal", "CapacityCreated", message)
             self.logs.ensure_group(self.settings.log_group)
             td_arn = self.ecs.ensure_task_definition(task_definition(spec, self.settings, size))
             task, failures = self.ecs.run_task(run_task(spec, self.settings, ref, attempt, td_arn, cap))

@@ -60,6 +60,26 @@ class Settings(BaseSettings):
         None,
         description="Existing capacity provider used for ec2 jobs that name none (instead of a managed one).",
     )
+    manage_capacity: bool = Field(
+        True, description="Create launch templates, Auto Scaling groups and capacity providers for ec2 jobs."
+    )
+    allowed_instance_families: list[str] = Field(
+        default_factory=list,
+        description="EC2 instance families jobs may use, e.g. [m6i, r6i, g5]; empty allows every family.",
+    )
+    max_instances_ceiling: int = Field(
+        100, ge=0, description="Largest spec.capacity.maxInstances a job may ask for (bounds cost)."
+    )
+    spot_allowed: bool = Field(True, description="Whether jobs may ask for Spot capacity.")
+    gpu_allowed: bool = Field(True, description="Whether jobs may ask for GPUs.")
+    capacity_grace_seconds: float = Field(
+        3600.0, ge=0, description="Delete managed capacity no ODMJob has referenced for this long."
+    )
+    provisioning_timeout_seconds: float = Field(
+        1200.0,
+        gt=0,
+        description="Fail a job with CapacityUnavailable when its task waits this long for capacity (PROVISIONING).",
+    )
     fargate_platform_version: str = Field("1.4.0", description="Fargate platform version (1.4.0 or LATEST).")
     poll_interval_seconds: float = Field(10.0, gt=0, description="How often the shared tracker polls ECS.")
     retry_backoff_seconds: float = Field(

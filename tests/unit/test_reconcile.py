@@ -215,3 +215,23 @@ def test_drift_is_reported_in_a_condition_and_replaces_an_older_report():
     assert condition["observedGeneration"] == 3
     survived = conditions({**status, "phase": "Running"}, ts(10), 3)
     assert any(c["type"] == "SpecChangeIgnored" for c in survived)
+
+
+def test_a_policy_violation_fails_with_its_own_reason():
+    job = plan.JobView(
+        "ns", "job", "uid-1", 1, parse_spec(SPEC), {}, policy_errors=("spec.capacity.spot: no",)
+    )
+    d = plan.decide(job, None, NOW, TIMING)
+    assert (d.status["phase"], d.status["reason"]) == ("Failed", "PolicyViolation")
+    assert {c["type"]: c["status"] for c in d.status["conditions"]}["Accepted"] == "False"
+    assert d.actions == []
+
+
+def test_a_task_provisioning_past_the_timeout_is_stopped_and_the_job_fails():
+    waiting = ObservedTask("arn:task/1", "PROVISIONING", created_at=ts(-1300), capacity_provider="odm-abc")
+    d = plan.decide(view(running_status()), waiting, NOW, TIMING)
+    assert (d.status["phase"], d.status["reason"]) == ("Failed", "CapacityUnavailable")
+    assert "maxInstances" in d.status["message"] and "odm-abc" in d.status["message"]
+    assert isinstance(d.actions[0], plan.Stop)
+    fresh = ObservedTask("arn:task/1", "PROVISIONING", created_at=ts(-60))
+    assert plan.decide(view(running_status()), fresh, NOW, TIMING).status["phase"] == "Starting"

@@ -83,6 +83,25 @@ class EcsGateway:
             if found and provider not in found[0].get("capacityProviders", []):
                 self._attach(cluster, found[0], (provider,))
 
+    def detach_provider(self, cluster: str, provider: str) -> None:
+        """Remove ``provider`` from the cluster, keeping every other provider and the default strategy."""
+        with self._cluster_lock:
+            with aws_call("DescribeClusters"):
+                found = self.client.describe_clusters(clusters=[cluster]).get("clusters", [])
+            if not found or provider not in found[0].get("capacityProviders", []):
+                return
+            current = [p for p in found[0].get("capacityProviders", []) if p != provider]
+            strategy = [
+                s
+                for s in found[0].get("defaultCapacityProviderStrategy", [])
+                if s.get("capacityProvider") != provider
+            ]
+            with aws_call("PutClusterCapacityProviders"):
+                self.client.put_cluster_capacity_providers(
+                    cluster=cluster, capacityProviders=current, defaultCapacityProviderStrategy=strategy
+                )
+            self._clusters = {k for k in self._clusters if not k.startswith(f"{cluster}|")}
+
     def _attach(self, name: str, cluster: dict[str, Any], providers: tuple[str, ...]) -> None:
         current = list(cluster.get("capacityProviders", []))
         wanted = current + [p for p in providers if p not in current]

@@ -59,7 +59,7 @@ def check_job(
                         "or smaller spec.resources",
                     )
                 )
-        elif not fitting_types(spec, size):
+        elif not fitting_types(spec, size, settings.allowed_instance_families):
             errors.append(
                 FieldError(
                     "spec.resources",

@@ -51,7 +51,7 @@ def user_data(cluster: str, gpu: bool) -> str:
 def managed_capacity(spec: ODMJobSpec, settings: Settings, size: TaskSize, cluster: str) -> DesiredCapacity:
     from .desired import EC2_BASE_DISK_GIB, DesiredCapacity, _tags, content_hash, fitting_types
 
-    types = fitting_types(spec, size)
+    types = fitting_types(spec, size, settings.allowed_instance_families)
     gpu = size.gpus > 0
     identity = {
         "cluster": cluster,

@@ -311,7 +311,8 @@ def plan_job(
     return DesiredJob(td["family"], td, cap, rt)
 
 
-def fitting_types(spec: ODMJobSpec, size: TaskSize) -> list[str]:
+def fitting_types(spec: ODMJobSpec, size: TaskSize, families: list[str] | None = None) -> list[str]:
+    """The job's instance types, or the smallest that fit from the table (within the allowed families)."""
     if spec.capacity.instance_types:
         return list(spec.capacity.instance_types)
-    return instances.derive(size.cpu_units, size.memory_mib, size.gpus, spec.capacity.architecture)
+    return instances.derive(size.cpu_units, size.memory_mib, size.gpus, spec.capacity.architecture, families)

@@ -79,9 +79,19 @@ TABLE: tuple[InstanceType, ...] = (
 BY_NAME = {t.name: t for t in TABLE}
 
 
-def derive(cpu_units: int, memory_mib: int, gpus: int, arch: str = "x86_64") -> list[str]:
-    """The smallest instance types that fit, cheapest shape first; [] when none does."""
-    candidates = [t for t in TABLE if t.arch == arch and t.fits(cpu_units, memory_mib, gpus)]
+def derive(
+    cpu_units: int, memory_mib: int, gpus: int, arch: str = "x86_64", families: list[str] | None = None
+) -> list[str]:
+    """The smallest instance types that fit, cheapest shape first; [] when none does. ``families`` (e.g.
+    ["m6i", "r6i"]) limits the choice to what an admin allows; empty or None allows the whole table."""
+    allowed = set(families or ())
+    candidates = [
+        t
+        for t in TABLE
+        if t.arch == arch
+        and t.fits(cpu_units, memory_mib, gpus)
+        and (not allowed or t.name.split(".")[0] in allowed)
+    ]
     if gpus:
         candidates = [t for t in candidates if t.family_kind == "gpu"]
     else:

@@ -34,6 +34,7 @@ class Timing:
     backoff_seconds: float = 10.0
     backoff_max_seconds: float = 300.0
     time_scale: float = 1.0
+    provisioning_timeout_seconds: float = 1200.0
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class JobView:
     spec: ODMJobSpec | None  # None when the spec is invalid
     status: dict[str, Any]
     errors: tuple[str, ...] = ()  # admission errors, "path: message"
+    policy_errors: tuple[str, ...] = ()  # what the admin's settings forbid, "path: message"
     creation: str | None = None
 
 
@@ -107,6 +109,9 @@ def decide(job: JobView, observed: ObservedTask | None, now: datetime, timing: T
     if job.errors or job.spec is None:
         message = "invalid spec: " + "; ".join(job.errors)
         return Decision(phase("Failed", "InvalidSpec", message))
+    if job.policy_errors:
+        message = "not allowed by the operator's policy: " + "; ".join(job.policy_errors)
+        return Decision(phase("Failed", "PolicyViolation", message))
     spec = job.spec
     attempts: list[dict[str, Any]] = status.setdefault("attempts", [])
     latest = attempts[-1] if attempts else None
@@ -228,6 +233,22 @@ def _track(
     if observed.capacity_provider:
         aws["capacityProvider"] = observed.capacity_provider
     if not observed.stopped:
+        waited = _waited(observed, now) * timing.time_scale
+        if observed.last_status == "PROVISIONING" and waited > timing.provisioning_timeout_seconds:
+            _finish_attempt(active, stamp, "CapacityUnavailable", observed)
+            active["stoppedReason"] = "no capacity within the provisioning timeout"
+            message = (
+                f"the task waited {waited:.0f}s for capacity on {observed.capacity_provider or 'its provider'} "
+                f"without being placed (timeout {timing.provisioning_timeout_seconds:.0f}s); raise "
+                "spec.capacity.maxInstances, allow more instance types, or use on-demand or fargate capacity"
+            )
+            actions: list[Action] = [
+                Stop(status["aws"].get("cluster", ""), observed.arn, _why(job, "no capacity"))
+            ]
+            actions.append(Forget(observed.arn))
+            return Decision(
+                with_phase(status, "Failed", "CapacityUnavailable", message, stamp, job.generation), actions
+            )
         if observed.last_status in STARTING_STATES:
             waiting = "waiting for capacity" if observed.last_status == "PROVISIONING" else "pulling images"
             message = f"attempt {active['number']}: task {observed.last_status} ({waiting})"
@@ -333,6 +354,11 @@ def after_run_failure(
             new, "Starting", entry["reason"], f"attempt {attempt}: {message}; retrying", stamp, generation
         )
     return with_phase(new, "Failed", reason, message, stamp, generation)
+
+
+def _waited(observed: ObservedTask, now: datetime) -> float:
+    created = parse_time(observed.created_at)
+    return (now - created).total_seconds() if created else 0.0
 
 
 def _why(job: JobView, what: str) -> str:

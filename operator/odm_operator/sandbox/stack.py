@@ -3,7 +3,8 @@
 The operator is started exactly as in a cluster (``odm-operator run``) and reaches the emulators only through
 a kubeconfig and ``AWS_ENDPOINT_URL``. The stack also prepares what an AWS admin would have: the default VPC's
 subnets and security group in the operator's settings, and an existing EC2 capacity provider (``sandbox-ec2``,
-an Auto Scaling group at zero) that ec2 jobs use when they name no provider.
+an Auto Scaling group at zero) that jobs can name in ``spec.capacity.provider``; ec2 jobs that name none get
+operator-managed capacity.
 """
 
 from __future__ import annotations
@@ -57,7 +58,6 @@ class Stack:
             "ODM_OPERATOR_CLUSTER": SANDBOX_CLUSTER,
             "ODM_OPERATOR_SUBNETS": json.dumps(subnets),
             "ODM_OPERATOR_SECURITY_GROUPS": json.dumps(groups),
-            "ODM_OPERATOR_CAPACITY_PROVIDER": SANDBOX_PROVIDER,
             "ODM_OPERATOR_POLL_INTERVAL_SECONDS": str(SANDBOX_POLL_SECONDS),
             "ODM_OPERATOR_TIME_SCALE": str(self.time_scale),
             "ODM_OPERATOR_METRICS_PORT": str(self.metrics_port),

@@ -3,7 +3,8 @@
 moto's RunTask on an Auto Scaling group capacity provider with no registered instance fails with HTTP 500; ECS
 accepts the task in PROVISIONING and scales out (the operator depends on that to scale from zero). moto's
 StopTask jumps straight to STOPPED without a stop code; ECS sets desiredStatus STOPPED, deletes the task's
-tags and lets the agent stop the containers. moto's ListTasks returns every task when no desiredStatus is
+tags and lets the agent stop the containers. moto's DescribeCapacityProviders without names fails with HTTP 500
+(ECS lists them all). moto's ListTasks returns every task when no desiredStatus is
 given (ECS: RUNNING only), and its DescribeTasks scans every task of every cluster per requested ARN. The
 patches replace those methods on the backend *instance* (never on moto's classes, so other moto users in the
 process are untouched); moto's reset creates new instances, so the HTTP middleware calls ``ensure`` before
@@ -47,7 +48,13 @@ class EcsBackendPatches:
         if owner is self:
             return
         if owner is not None:  # another sandbox patched it: rebind to ours, over moto's own methods
-            for name in ("run_task", "stop_task", "describe_tasks", "list_tasks"):
+            for name in (
+                "run_task",
+                "stop_task",
+                "describe_tasks",
+                "list_tasks",
+                "describe_capacity_providers",
+            ):
                 backend.__dict__.pop(name, None)
         original_run_task = backend.run_task
 
@@ -124,6 +131,13 @@ class EcsBackendPatches:
                 cluster_str, container_instance, family, started_by, service_name, desiredStatus or "RUNNING"
             )
 
+        original_describe_providers = backend.describe_capacity_providers
+
+        def describe_capacity_providers(names: list[str] | None) -> tuple[list[Any], list[Any]]:
+            # ECS lists every provider of the account when no names are given; moto fails with HTTP 500.
+            return original_describe_providers(names if names else list(backend.capacity_providers))
+
+        backend.describe_capacity_providers = describe_capacity_providers
         backend.run_task = run_task
         backend.stop_task = stop_task
         backend.describe_tasks = describe_tasks

@@ -1,0 +1,178 @@
+"""EC2 capacity gateway: launch templates, Auto Scaling groups and ECS capacity providers the operator manages.
+
+Everything it creates is named ``odm-<hash>`` and tagged ``odm-operator.io/managed-by=odm-operator``; deletion
+only ever considers resources with both, so nothing else in the account is touched. Ensuring is observe-then-
+create for each of the three resources, so a half-created set (an operator killed midway) is completed on the
+next pass instead of duplicated.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .. import contract
+from .ecs import EcsGateway, aws_call
+from .errors import AwsCallError
+
+log = logging.getLogger(__name__)
+
+# PutClusterCapacityProviders answers UpdateInProgress while the cluster applies a previous change, and
+# ResourceInUse while a provider being removed still has tasks; ECS settles within seconds.
+ATTACH_ATTEMPTS = 6
+ATTACH_BACKOFF_SECONDS = 1.0
+MANAGED_PREFIX = "odm-"
+
+
+class CapacityGateway:
+    def __init__(self, ec2: Any, autoscaling: Any, ecs: EcsGateway):
+        self.ec2 = ec2
+        self.autoscaling = autoscaling
+        self.ecs = ecs
+        self._ready: set[tuple[str, str]] = set()  # (cluster, provider) known to exist and be attached
+        self._lock = threading.Lock()
+
+    def ensure(self, cluster: str, name: str, requests: dict[str, Any]) -> bool:
+        """Launch template, group and provider exist and the provider is attached; True if anything was created."""
+        if (cluster, name) in self._ready:
+            return False
+        with self._lock:
+            created = self._ensure_template(name, requests["launchTemplate"])
+            group_arn, made = self._ensure_group(name, requests["autoScalingGroup"])
+            created |= made
+            created |= self._ensure_provider(name, group_arn, requests["capacityProvider"])
+            self.attach(cluster, name)
+            self._ready.add((cluster, name))
+        return created
+
+    def ensure_attached(self, cluster: str, name: str) -> None:
+        """An existing provider (not ours) is attached to the cluster; the operator never changes it otherwise."""
+        if (cluster, name) in self._ready:
+            return
+        with self._lock:
+            self.attach(cluster, name)
+            self._ready.add((cluster, name))
+
+    def _ensure_template(self, name: str, request: dict[str, Any]) -> bool:
+        try:
+            self.ec2.describe_launch_templates(LaunchTemplateNames=[name])
+            return False
+        except ClientError as exc:
+            if "NotFound" not in str(exc.response.get("Error", {}).get("Code", "")):
+                raise AwsCallError("DescribeLaunchTemplates", exc) from exc
+        except BotoCoreError as exc:
+            raise AwsCallError("DescribeLaunchTemplates", exc) from exc
+        with aws_call("CreateLaunchTemplate"):
+            self.ec2.create_launch_template(**request)
+        log.info("Created launch template name=%s", name)
+        return True
+
+    def _ensure_group(self, name: str, request: dict[str, Any]) -> tuple[str, bool]:
+        with aws_call("DescribeAutoScalingGroups"):
+            found = self.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
+                "AutoScalingGroups"
+            ]
+        if found:
+            return found[0]["AutoScalingGroupARN"], False
+        with aws_call("CreateAutoScalingGroup"):
+            self.autoscaling.create_auto_scaling_group(**request)
+        with aws_call("DescribeAutoScalingGroups"):
+            found = self.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
+                "AutoScalingGroups"
+            ]
+        log.info("Created Auto Scaling group name=%s", name)
+        return found[0]["AutoScalingGroupARN"], True
+
+    def _ensure_provider(self, name: str, group_arn: str, request: dict[str, Any]) -> bool:
+        with aws_call("DescribeCapacityProviders"):
+            found = self.ecs.client.describe_capacity_providers(capacityProviders=[name]).get(
+                "capacityProviders", []
+            )
+        if any(p.get("status") == "ACTIVE" for p in found):
+            return False
+        body = dict(request)
+        body["autoScalingGroupProvider"] = {
+            **request["autoScalingGroupProvider"],
+            "autoScalingGroupArn": group_arn,
+        }
+        with aws_call("CreateCapacityProvider"):
+            self.ecs.client.create_capacity_provider(**body)
+        log.info("Created capacity provider name=%s", name)
+        return True
+
+    def attach(self, cluster: str, name: str) -> None:
+        """Attach keeping every provider already on the cluster, retried while ECS is busy with the cluster."""
+        for attempt in range(ATTACH_ATTEMPTS):
+            try:
+                self.ecs.attach_provider(cluster, name)
+                return
+            except AwsCallError as exc:
+                if exc.code not in ("UpdateInProgressException", "ResourceInUseException") or (
+                    attempt == ATTACH_ATTEMPTS - 1
+                ):
+                    raise
+                time.sleep(ATTACH_BACKOFF_SECONDS * (attempt + 1))
+
+    # ----- garbage collection --------------------------------------------------------------------------------
+
+    def managed_providers(self) -> list[str]:
+        """Names of the capacity providers this operator created (name prefix and managed-by tag)."""
+        names: list[str] = []
+        token = None
+        while True:
+            kwargs: dict[str, Any] = {"include": ["TAGS"]}
+            if token:
+                kwargs["nextToken"] = token
+            with aws_call("DescribeCapacityProviders"):
+                page = self.ecs.client.describe_capacity_providers(**kwargs)
+            for provider in page.get("capacityProviders", []):
+                tags = {t.get("key"): t.get("value") for t in provider.get("tags", [])}
+                if (
+                    provider.get("name", "").startswith(MANAGED_PREFIX)
+                    and provider.get("status") == "ACTIVE"
+                    and tags.get(contract.TAG_MANAGED_BY) == contract.MANAGED_BY_VALUE
+                ):
+                    names.append(provider["name"])
+            token = page.get("nextToken")
+            if not token:
+                return names
+
+    def delete(self, cluster: str, name: str) -> bool:
+        """Detach, scale to zero and delete the provider, its group and template. False if still in use."""
+        if not name.startswith(MANAGED_PREFIX):
+            raise ValueError(f"refusing to delete {name!r}: not an operator-managed provider")
+        with self._lock:
+            try:
+                self.ecs.detach_provider(cluster, name)
+            except AwsCallError as exc:
+                if exc.code == "ResourceInUseException":
+                    return False
+                raise
+            self._ready.discard((cluster, name))
+            with aws_call("UpdateAutoScalingGroup"):
+                try:
+                    self.autoscaling.update_auto_scaling_group(
+                        AutoScalingGroupName=name, MinSize=0, MaxSize=0, DesiredCapacity=0
+                    )
+                except ClientError as exc:
+                    if "not found" not in str(exc).lower():
+                        raise
+            with aws_call("DeleteCapacityProvider"):
+                self.ecs.client.delete_capacity_provider(capacityProvider=name)
+            with aws_call("DeleteAutoScalingGroup"):
+                try:
+                    self.autoscaling.delete_auto_scaling_group(AutoScalingGroupName=name, ForceDelete=True)
+                except ClientError as exc:
+                    if "not found" not in str(exc).lower():
+                        raise
+            try:
+                self.ec2.delete_launch_template(LaunchTemplateName=name)
+            except ClientError as exc:
+                if "NotFound" not in str(exc.response.get("Error", {}).get("Code", "")):
+                    raise AwsCallError("DeleteLaunchTemplate", exc) from exc
+        log.info("Deleted capacity provider, group and launch template name=%s", name)
+        return True

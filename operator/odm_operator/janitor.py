@@ -1,0 +1,83 @@
+"""Garbage collection of operator-managed capacity that no ODMJob has referenced for a grace period.
+
+Jobs "touch" their provider on every reconcile pass while they are not finished. A provider that the operator
+created (name prefix and tag) and that nobody touched for ``grace`` seconds is detached, scaled to zero and
+deleted with its group and template. After a restart every existing provider counts as touched at start-up, so
+a restart never deletes capacity early; ECS itself refuses to detach a provider that still has tasks.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from .aws.capacity import CapacityGateway
+from .aws.errors import AwsCallError
+
+log = logging.getLogger(__name__)
+
+
+class Janitor:
+    def __init__(
+        self,
+        capacity: CapacityGateway,
+        cluster: Callable[[str], str],
+        grace: float,
+        time_scale: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.capacity = capacity
+        self._cluster = cluster  # provider -> cluster it is attached to
+        self.grace = grace
+        self.time_scale = time_scale
+        self._clock = clock
+        self._touched: dict[str, float] = {}
+        self._started = clock()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.deleted: list[str] = []
+
+    def touch(self, provider: str) -> None:
+        with self._lock:
+            self._touched[provider] = self._clock()
+
+    def start(self) -> None:
+        # Sweep often enough to act within a quarter of the grace period, never more than once a second.
+        interval = max(1.0, min(self.grace / 4, 300.0) / self.time_scale)
+        self._thread = threading.Thread(target=self._run, args=(interval,), name="odm-janitor", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=10)
+
+    def _run(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            try:
+                self.sweep()
+            except AwsCallError as exc:
+                log.warning("Capacity sweep failed code=%s: %s", exc.code, exc.message)
+            except Exception:
+                log.exception("Capacity sweep failed")
+
+    def sweep(self) -> list[str]:
+        """Delete idle managed providers; returns the names deleted in this sweep."""
+        now = self._clock()
+        gone = []
+        for name in self.capacity.managed_providers():
+            with self._lock:
+                last = self._touched.setdefault(name, self._started)
+            idle = (now - last) * self.time_scale
+            if idle < self.grace:
+                continue
+            if self.capacity.delete(self._cluster(name), name):
+                gone.append(name)
+                with self._lock:
+                    self._touched.pop(name, None)
+                log.info("Deleted idle capacity provider name=%s idle_seconds=%.0f", name, idle)
+        self.deleted.extend(gone)
+        return gone
