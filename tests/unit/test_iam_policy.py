@@ -66,10 +66,6 @@ IMPLIED_ACTIONS: dict[str, tuple[tuple[str, str], ...]] = {
         ),
         ("ssm:GetParameters", "the launch template's ImageId is resolve:ssm:..., resolved as the caller"),
     ),
-    "autoscaling:UpdateAutoScalingGroup": (
-        ("ec2:RunInstances", "a changed launch template is validated as the caller"),
-        ("iam:PassRole", "the launch template names the instance profile's role"),
-    ),
 }
 
 # Actions without resource-level permissions: "Resource": "*" is the only way to grant them.
