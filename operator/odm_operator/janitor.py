@@ -4,6 +4,8 @@ Jobs "touch" their provider on every reconcile pass while they are not finished.
 created (name prefix and tag) and that nobody touched for ``grace`` seconds is detached, scaled to zero and
 deleted with its group and template. After a restart every existing provider counts as touched at start-up, so
 a restart never deletes capacity early; ECS itself refuses to detach a provider that still has tasks.
+The account is listed once, at the first sweep; after that a sweep calls AWS only when a provider is due, so an
+idle operator makes no capacity calls at all.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class Janitor:
         self._clock = clock
         self._touched: dict[str, float] = {}
         self._started = clock()
+        self._listed = False
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -67,11 +70,15 @@ class Janitor:
     def sweep(self) -> list[str]:
         """Delete idle managed providers; returns the names deleted in this sweep."""
         now = self._clock()
+        if not self._listed:
+            for name in self.capacity.managed_providers():
+                with self._lock:
+                    self._touched.setdefault(name, self._started)
+            self._listed = True
+        with self._lock:
+            due = [(name, (now - last) * self.time_scale) for name, last in self._touched.items()]
         gone = []
-        for name in self.capacity.managed_providers():
-            with self._lock:
-                last = self._touched.setdefault(name, self._started)
-            idle = (now - last) * self.time_scale
+        for name, idle in due:
             if idle < self.grace:
                 continue
             if self.capacity.delete(self._cluster(name), name):
@@ -79,5 +86,7 @@ class Janitor:
                 with self._lock:
                     self._touched.pop(name, None)
                 log.info("Deleted idle capacity provider name=%s idle_seconds=%.0f", name, idle)
+            else:  # still has tasks, or not ours after all: look again after another grace period
+                self.touch(name)
         self.deleted.extend(gone)
         return gone

@@ -15,21 +15,23 @@ from datetime import UTC, datetime
 from typing import Any
 
 from . import contract, metrics
+from .api.quantity import format_mib, to_mib
 from .api.validation import parse_s3_uri, parse_spec
 from .aws.capacity import MANAGED_PREFIX, CapacityGateway
 from .aws.clients import Clients
 from .aws.ecs import EcsGateway
 from .aws.errors import AwsCallError, classify_run_failure
 from .aws.logs import LogsGateway
-from .aws.s3 import S3Gateway
+from .aws.s3 import Dataset, S3Gateway
 from .janitor import Janitor
 from .k8s import KubeWriter
 from .plan import reconcile as plan
 from .plan.admission import check_job
-from .plan.desired import JobRef, capacity, resolve_size, run_task, task_definition
+from .plan.desired import JobRef, TaskSize, capacity, resolve_size, run_task, task_definition
 from .plan.observed import from_describe
+from .plan.outputs import outputs_from
 from .plan.policy import check_policy
-from .plan.sizing import SizingError
+from .plan.sizing import SizingError, escalate_memory
 from .plan.status import merge_patch, now_rfc3339, phase_changed, with_drift, with_phase
 from .settings import Settings
 from .tracker import Tracker
@@ -65,7 +67,12 @@ class Runtime:
         )
         self.kube = kube
         self.events = events
-        self.tracker = Tracker(self._describe, settings.poll_interval_seconds)
+        self.tracker = Tracker(
+            self._describe,
+            settings.poll_interval_seconds,
+            read_logs=lambda streams, start: self.logs.stage_lines(settings.log_group, streams, start),
+            stream_prefix=settings.log_stream_prefix,
+        )
         self.timing = plan.Timing(
             settings.retry_backoff_seconds,
             settings.retry_backoff_max_seconds,
@@ -137,6 +144,9 @@ class Runtime:
             active = _active_attempt(status)
             observed = self.tracker.get(active.get("taskArn") if active else None)
             decision = plan.decide(dataclasses.replace(job, status=status), observed, _now(), self.timing)
+            for action in decision.actions:
+                if isinstance(action, plan.CollectOutputs):
+                    decision.status["outputs"] = self._outputs(action.output_uri)
             status = self._write(body, status, decision.status)
             requeue = decision.requeue_after
             again = False
@@ -159,6 +169,8 @@ class Runtime:
             self.tracker.forget(action.task_arn)
         elif isinstance(action, plan.Stop):
             self._stop_task(action.cluster or cluster, action.task_arn, action.reason)
+        elif isinstance(action, plan.CollectOutputs):
+            pass  # done before the status write, so outputs land in the same patch as Succeeded
         elif isinstance(action, plan.DeleteJob):
             log.info("Deleted ODMJob after ttlSecondsAfterFinished job=%s/%s", job.namespace, job.name)
             self.kube.delete(job.namespace, job.name)
@@ -171,19 +183,23 @@ class Runtime:
         assert spec is not None
         now = _now()
         try:
-            images = self._images(spec, status)
-            size = resolve_size(spec, images)
+            dataset = self._dataset(spec)
+            size = resolve_size(spec, dataset.images if dataset else None)
         except _InputError as exc:
             return self._fail_attempt(body, status, attempt, "InputUnavailable", str(exc), now)
         except SizingError as exc:
             return self._fail_attempt(body, status, attempt, "InvalidSpec", str(exc), now)
+        size, problem = self._escalated(spec, size, plan.escalations(status))
+        if problem:
+            return self._fail_attempt(body, status, attempt, "OutOfMemory", problem, now)
+        written, status = status, self._record_size(status, attempt, size, dataset)
         cap = capacity(spec, self.settings, size)
         if cap.kind == "managed" and spec.capacity.max_instances == 0:
             message = (
                 "spec.capacity.maxInstances is 0, so the Auto Scaling group can never start an instance; "
                 "set it to 1 or more"
             )
-            return self._fail_attempt(body, status, attempt, "CapacityUnavailable", message, now)
+            return self._fail_attempt(body, written, attempt, "CapacityUnavailable", message, now)
         ref = JobRef(job.namespace, job.name, job.uid)
         try:
             self.ecs.ensure_cluster(cap.cluster, self.settings.create_cluster, cap.kind == "fargate")
@@ -211,7 +227,7 @@ class Runtime:
             new = plan.after_run_failure(
                 status, attempt, reason, exc.message, exc.kind == "retryable", now, job.generation
             )
-            return self._write(body, status, new)
+            return self._write(body, written, new)
         if task is not None:
             observed = from_describe(task)
             self.tracker.record(observed)
@@ -222,7 +238,7 @@ class Runtime:
             new = plan.after_run_task(
                 status, attempt, observed, now, job.generation, self.settings.log_stream_prefix
             )
-            return self._write(body, status, new)
+            return self._write(body, written, new)
         failure = (
             failures[0] if failures else {"reason": "RESOURCE:UNKNOWN", "detail": "RunTask placed no task"}
         )
@@ -238,7 +254,7 @@ class Runtime:
             now,
             job.generation,
         )
-        return self._write(body, status, new)
+        return self._write(body, written, new)
 
     def _adopt(
         self, body: dict[str, Any], job: plan.JobView, status: dict[str, Any], attempt: int, cluster: str
@@ -275,7 +291,49 @@ class Runtime:
         )
         return self._write(body, status, new)
 
-    def _images(self, spec: Any, status: dict[str, Any]) -> int | None:
+    def _escalated(self, spec: Any, size: TaskSize, steps: int) -> tuple[TaskSize, str | None]:
+        """The size after ``steps`` out-of-memory escalations, within the memoryCeiling setting."""
+        ceiling = to_mib(self.settings.memory_ceiling)
+        for _ in range(steps):
+            step = escalate_memory(size.memory_mib, size.cpu_units, spec.capacity.type == "fargate")
+            if step is None or step[0] > ceiling:
+                return size, (
+                    f"ODM ran out of memory with {format_mib(size.memory_mib)} and there is no larger size within "
+                    f"the memory ceiling ({self.settings.memory_ceiling}); split the dataset (odm.options.split)"
+                )
+            size = dataclasses.replace(size, memory_mib=step[0], cpu_units=step[1])
+        return size, None
+
+    def _record_size(
+        self, status: dict[str, Any], attempt: int, size: TaskSize, dataset: Dataset | None
+    ) -> dict[str, Any]:
+        """The attempt's memory, and status.sizing when resources came from the dataset (written with the ARN)."""
+        new = _copy(status)
+        entry = next(a for a in new["attempts"] if a["number"] == attempt)
+        entry["memory"] = format_mib(size.memory_mib)
+        if size.sizing is not None and dataset is not None:
+            new["sizing"] = {
+                "images": size.sizing.images,
+                "bytes": dataset.bytes,
+                "rule": size.sizing.rule,
+                "cpu": size.sizing.cpu,
+                "memory": size.sizing.memory,
+                "disk": size.sizing.disk,
+            }
+        return new
+
+    def _outputs(self, output_uri: str) -> dict[str, Any]:
+        uri = parse_s3_uri(output_uri)
+        try:
+            return outputs_from(uri.normalized, self.s3.list_prefix(uri.bucket, uri.prefix))
+        except AwsCallError as exc:
+            if exc.kind == "transient":
+                raise TransientError(exc.message) from exc
+            log.warning("Listing outputs failed uri=%s code=%s", output_uri, exc.code)
+            return {}
+
+    def _dataset(self, spec: Any) -> Dataset | None:
+        """Images under the input prefix, when the job is sized from its dataset (no spec.resources)."""
         if spec.resources is not None:
             return None
         uri = parse_s3_uri(spec.input.s3_uri)
@@ -289,7 +347,7 @@ class Runtime:
             raise _InputError(
                 f"the input prefix {spec.input.s3_uri} holds no images (jpg, jpeg, tif, tiff, png, dng)"
             )
-        return dataset.images
+        return dataset
 
     def _stop_task(self, cluster: str, arn: str, reason: str) -> None:
         try:

@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     capacity_grace_seconds: float = Field(
         3600.0, ge=0, description="Delete managed capacity no ODMJob has referenced for this long."
     )
+    memory_ceiling: str = Field(
+        "256G", description="Out-of-memory escalation never gives a task more memory than this (a quantity)."
+    )
     provisioning_timeout_seconds: float = Field(
         1200.0,
         gt=0,
@@ -96,7 +99,10 @@ class Settings(BaseSettings):
         default_factory=dict, description="Extra tags on every AWS resource the operator creates."
     )
     metrics_port: int = Field(
-        8081, ge=0, le=65535, description="Port of the Prometheus metrics endpoint (/metrics); 0 turns it off."
+        8081,
+        ge=0,
+        le=65535,
+        description="Port of the Prometheus metrics endpoint (/metrics); 0 turns it off.",
     )
 
 

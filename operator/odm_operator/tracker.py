@@ -7,14 +7,19 @@ jobs. A task is first observed from RunTask's own response, so a new task needs 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable
 from typing import Any
 
-from . import metrics
+from . import contract, metrics
 from .aws.errors import AwsCallError
 from .plan.observed import ObservedTask, from_describe
+from .plan.progress import Progress, advance, from_containers
+
+# (streams, start in epoch ms) -> (stream, timestamp ms, message) of ODM's stage lines
+LogReader = Callable[[list[str], int], list[tuple[str, int, str]]]
 
 log = logging.getLogger(__name__)
 
@@ -25,12 +30,21 @@ class Tracker:
         describe: Callable[[str, list[str]], list[dict[str, Any]]],
         interval: float,
         on_change: Callable[[ObservedTask], None] | None = None,
+        read_logs: LogReader | None = None,
+        stream_prefix: str = "odm",
     ):
         self._describe = describe
         self._interval = interval
         self._on_change = on_change
         self._watched: dict[str, str] = {}  # task ARN -> cluster
         self._observed: dict[str, ObservedTask] = {}
+        self._read_logs = read_logs
+        self._stream_prefix = stream_prefix
+        self._progress: dict[str, Progress] = {}
+        self._log_position: dict[str, int] = {}  # stream -> last timestamp read (ms)
+        self._last_lines: dict[str, set[str]] = {}  # stream -> lines read at that timestamp
+        self._odm_seen: set[str] = set()  # tasks whose odm container was running at the previous poll
+        self.log_calls = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -56,6 +70,10 @@ class Tracker:
         with self._lock:
             self._watched.pop(arn, None)
             self._observed.pop(arn, None)
+            self._progress.pop(arn, None)
+            self._odm_seen.discard(arn)
+            self._log_position.pop(self._stream(arn), None)
+            self._last_lines.pop(self._stream(arn), None)
 
     def get(self, arn: str | None) -> ObservedTask | None:
         if not arn:
@@ -67,6 +85,53 @@ class Tracker:
         """Seed the cache with a task the caller already described (RunTask's response, adoption)."""
         with self._lock:
             self._observed[task.arn] = task
+
+    def _stream(self, arn: str) -> str:
+        return f"{self._stream_prefix}/{contract.ODM}/{arn.rsplit('/', 1)[-1]}"
+
+    def _with_progress(self, tasks: list[ObservedTask]) -> list[ObservedTask]:
+        """Attach progress: staging from container states, ODM's stage from one batched log read per 100 tasks.
+
+        A stream is read only once its odm container was running at an earlier poll, so the stream exists
+        (FilterLogEvents fails as a whole when one named stream does not)."""
+        readable: list[str] = []
+        for task in tasks:
+            states = task.container_states()
+            odm_state = states.get(contract.ODM)
+            if task.arn in self._odm_seen and odm_state in ("RUNNING", "STOPPED"):
+                readable.append(task.arn)
+            if odm_state == "RUNNING":
+                self._odm_seen.add(task.arn)
+        lines: dict[str, list[str]] = {}
+        if readable and self._read_logs is not None:
+            streams = [self._stream(arn) for arn in readable]
+            start = min(self._log_position.get(s, 0) for s in streams)
+            try:
+                events = self._read_logs(streams, start)
+                self.log_calls += -(-len(streams) // 100)
+            except AwsCallError as exc:
+                log.warning("Reading ODM progress failed code=%s: %s", exc.code, exc.message)
+                events = []
+            for stream, stamp, message in sorted(events, key=lambda e: e[1]):
+                position = self._log_position.get(stream, -1)
+                seen = self._last_lines.setdefault(stream, set())
+                if stamp < position or (stamp == position and message in seen):
+                    continue  # read at an earlier poll: startTime is shared by the whole batch
+                if stamp > position:
+                    seen.clear()
+                seen.add(message)
+                lines.setdefault(stream, []).append(message)
+                self._log_position[stream] = stamp
+        out = []
+        for task in tasks:
+            current = self._progress.get(task.arn)
+            current = advance(current, lines.get(self._stream(task.arn), []))
+            current = from_containers(current, task.container_states(), task.exit_codes())
+            if current is not None:
+                self._progress[task.arn] = current
+                task = dataclasses.replace(task, progress=(current.stage, current.percent))
+            out.append(task)
+        return out
 
     @property
     def active(self) -> int:
@@ -94,10 +159,11 @@ class Tracker:
                 log.warning("DescribeTasks failed cluster=%s code=%s: %s", cluster, exc.code, exc.message)
                 continue
             self.calls += -(-len(arns) // 100)
+            observed = [from_describe(raw) for raw in tasks]
+            observed = self._with_progress(observed)
             changed = []
             with self._lock:
-                for raw in tasks:
-                    task = from_describe(raw)
+                for task in observed:
                     if task.arn not in self._watched:
                         continue
                     before = self._observed.get(task.arn)

@@ -117,3 +117,10 @@ def test_the_janitor_deletes_only_idle_capacity_it_created(aws, client):
 def test_the_gateway_refuses_to_delete_a_provider_it_did_not_create(aws, client):
     with pytest.raises(ValueError, match="not an operator-managed provider"):
         gateway(client).delete("odm", "team-cp")
+
+
+def test_a_provider_named_like_ours_but_without_our_tag_is_never_deleted(aws, client):
+    foreign_provider(client, name="odm-team")
+    client("ecs").create_cluster(clusterName="odm", capacityProviders=["odm-team"])
+    assert gateway(client).delete("odm", "odm-team") is False
+    assert "odm-team" in providers_of(client)

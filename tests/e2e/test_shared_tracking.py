@@ -29,11 +29,16 @@ def test_150_concurrent_jobs_cost_at_most_two_describe_tasks_per_poll_interval(e
     while time.monotonic() < deadline and e2e.stack.aws.agent_status()["activeTasks"] < JOBS:
         time.sleep(0.1)
     assert e2e.stack.aws.agent_status()["activeTasks"] == JOBS, "all tasks run at once"
-    before = e2e.calls().get("ecs:DescribeTasks", 0)
+    before = e2e.calls()
     started = time.monotonic()
     time.sleep(3.0)  # a measurement window, not a wait for a condition
-    calls = e2e.calls().get("ecs:DescribeTasks", 0) - before
+    after = e2e.calls()
     intervals = (time.monotonic() - started) / SANDBOX_POLL_SECONDS
-    assert calls <= 2 * (intervals + 1), f"{calls} DescribeTasks calls in {intervals:.1f} intervals"
-    assert calls >= 2, "the tracker polls"
+    describe = after.get("ecs:DescribeTasks", 0) - before.get("ecs:DescribeTasks", 0)
+    logs = after.get("logs:FilterLogEvents", 0) - before.get("logs:FilterLogEvents", 0)
+    # ceil(150 / 100) = 2 per interval; one more interval for the window's edges.
+    assert describe <= 2 * (intervals + 1), f"{describe} DescribeTasks calls in {intervals:.1f} intervals"
+    assert describe >= 2, "the tracker polls"
+    assert logs <= 2 * (intervals + 1), f"{logs} FilterLogEvents calls in {intervals:.1f} intervals"
+    assert logs >= 2, "progress is read from the logs"
     e2e.kubectl("delete", "odmjobs", "--all", "-n", ns, "--wait=true", "--timeout=120s")

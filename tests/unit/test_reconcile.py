@@ -93,14 +93,14 @@ def test_success_finishes_the_attempt_and_forgets_the_task():
     assert (d.status["phase"], d.status["reason"]) == ("Succeeded", "Succeeded")
     assert d.status["attempts"][-1]["finishedAt"] == ts(-1)
     assert d.status["completionTime"] == ts()
-    assert d.actions == [plan.Forget("arn:task/1")]
+    assert d.actions == [plan.Forget("arn:task/1"), plan.CollectOutputs("s3://out/x/")]
+    assert d.status["progress"] == {"percent": 100, "stage": "completed"}
     assert {c["type"]: c["status"] for c in d.status["conditions"]}["Complete"] == "True"
 
 
-def test_out_of_memory_fails_at_once():
-    d = plan.decide(
-        view(running_status()), stopped(**{"stage-in": 0, "odm": 137, "stage-out": 0}), NOW, TIMING
-    )
+def test_out_of_memory_fails_at_once_when_the_policy_says_fail_and_records_the_exit_code():
+    oom = stopped(**{"stage-in": 0, "odm": 137, "stage-out": 0})
+    d = plan.decide(view(running_status(), retryPolicy={"onOutOfMemory": "fail"}), oom, NOW, TIMING)
     assert (d.status["phase"], d.status["reason"]) == ("Failed", "OutOfMemory")
     assert d.status["attempts"][-1]["exitCode"] == 137
 
@@ -235,3 +235,22 @@ def test_a_task_provisioning_past_the_timeout_is_stopped_and_the_job_fails():
     assert isinstance(d.actions[0], plan.Stop)
     fresh = ObservedTask("arn:task/1", "PROVISIONING", created_at=ts(-60))
     assert plan.decide(view(running_status()), fresh, NOW, TIMING).status["phase"] == "Starting"
+
+
+def test_the_first_out_of_memory_failure_is_retried_when_escalating_and_the_second_fails():
+    oom = stopped(**{"stage-in": 0, "odm": 137, "stage-out": 0})
+    d = plan.decide(view(running_status()), oom, NOW, TIMING)
+    assert d.status["phase"] == "Starting" and d.status["reason"] == "OutOfMemory"
+    assert plan.escalations(d.status) == 1
+    later = plan.decide(view(d.status), None, NOW + timedelta(seconds=11), TIMING)
+    assert later.actions == [plan.Start(2)]
+    second = running_status(number=2, arn="arn:task/2")
+    second["attempts"][0]["reason"] = "OutOfMemory"
+    d2 = plan.decide(view(second, backoffLimit=5), stopped("arn:task/2", **{"odm": 137}), NOW, TIMING)
+    assert (d2.status["phase"], d2.status["reason"]) == ("Failed", "OutOfMemory")
+
+
+def test_progress_from_the_tracker_is_shown_while_running():
+    observed = ObservedTask("arn:task/1", "RUNNING", progress=("openmvs", 25))
+    d = plan.decide(view(running_status()), observed, NOW, TIMING)
+    assert d.status["progress"] == {"percent": 25, "stage": "openmvs"}

@@ -61,3 +61,20 @@ def test_derived_instance_types_are_the_smallest_that_fit(cpu, memory_mib, gpus,
 
 def test_nothing_fits_an_impossible_task():
     assert instances.derive(1024, 10**9, 0) == []
+
+
+@pytest.mark.parametrize(
+    ("memory", "cpu", "fargate", "expected", "reason"),
+    [
+        (16384, 4096, False, (30518, 4096), "16 GiB -> the 32 GB row, CPU kept"),
+        (30518, 2048, False, (61036, 8192), "32 GB -> 64 GB and 8 vCPU"),
+        (244141, 32768, False, None, "nothing above 256 GB"),
+        (16384, 4096, True, (30720, 4096), "Fargate rounds up to a valid pair"),
+        (61440, 8192, True, (122880, 16384), "64 GB -> 128 GB fits Fargate's largest size"),
+        (122880, 16384, True, None, "nothing above Fargate's largest size"),
+    ],
+)
+def test_out_of_memory_escalates_one_row_up(memory, cpu, fargate, expected, reason):
+    from odm_operator.plan.sizing import escalate_memory
+
+    assert escalate_memory(memory, cpu, fargate) == expected, reason

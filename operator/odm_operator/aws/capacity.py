@@ -145,6 +145,16 @@ class CapacityGateway:
         """Detach, scale to zero and delete the provider, its group and template. False if still in use."""
         if not name.startswith(MANAGED_PREFIX):
             raise ValueError(f"refusing to delete {name!r}: not an operator-managed provider")
+        with aws_call("DescribeCapacityProviders"):
+            found = self.ecs.client.describe_capacity_providers(capacityProviders=[name], include=["TAGS"])
+        tags = {
+            t.get("key"): t.get("value")
+            for p in found.get("capacityProviders", [])
+            for t in p.get("tags", [])
+        }
+        if tags.get(contract.TAG_MANAGED_BY) != contract.MANAGED_BY_VALUE:
+            log.warning("Kept capacity provider without the operator's tag name=%s", name)
+            return False
         with self._lock:
             try:
                 self.ecs.detach_provider(cluster, name)

@@ -12,6 +12,10 @@ from .errors import AwsCallError
 
 # Logs of finished jobs are kept for a month unless an admin sets another retention on the group.
 DEFAULT_RETENTION_DAYS = 30
+# FilterLogEvents takes at most 100 stream names per call.
+STREAMS_PER_CALL = 100
+# Only ODM's stage lines are wanted; the service filters, so a verbose ODM log costs no transfer.
+STAGE_FILTER = '"stage"'
 
 
 class LogsGateway:
@@ -36,3 +40,28 @@ class LogsGateway:
                         logGroupName=name, retentionInDays=DEFAULT_RETENTION_DAYS
                     )
             self._known.add(name)
+
+    def stage_lines(self, group: str, streams: list[str], start_ms: int) -> list[tuple[str, int, str]]:
+        """(stream, timestamp, message) of the stage lines in ``streams`` since ``start_ms``, in calls of at most
+        100 streams (plus pages when one call has more lines than fit in a response)."""
+        events: list[tuple[str, int, str]] = []
+        for first in range(0, len(streams), STREAMS_PER_CALL):
+            token = None
+            while True:
+                kwargs = {
+                    "logGroupName": group,
+                    "logStreamNames": streams[first : first + STREAMS_PER_CALL],
+                    "startTime": start_ms,
+                    "filterPattern": STAGE_FILTER,
+                }
+                if token:
+                    kwargs["nextToken"] = token
+                with aws_call("FilterLogEvents"):
+                    page = self.client.filter_log_events(**kwargs)
+                events.extend(
+                    (e["logStreamName"], e["timestamp"], e["message"]) for e in page.get("events", [])
+                )
+                token = page.get("nextToken")
+                if not token:
+                    break
+        return events

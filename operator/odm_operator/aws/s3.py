@@ -29,3 +29,15 @@ class S3Gateway:
                         images += 1
                         total += int(item.get("Size", 0))
         return Dataset(images, total)
+
+    def list_prefix(self, bucket: str, prefix: str) -> list[tuple[str, int]]:
+        """(key relative to ``prefix``, size) of every object under ``prefix`` (paginated)."""
+        out: list[tuple[str, int]] = []
+        base = prefix if not prefix or prefix.endswith("/") else prefix + "/"
+        paginator = self.client.get_paginator("list_objects_v2")
+        with aws_call("ListObjectsV2"):
+            for page in paginator.paginate(Bucket=bucket, Prefix=base):
+                out.extend(
+                    (item["Key"][len(base) :], int(item.get("Size", 0))) for item in page.get("Contents", [])
+                )
+        return out

@@ -35,6 +35,7 @@ class ObservedTask:
     task_definition_arn: str | None = None
     containers: dict[str, ContainerState] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+    progress: tuple[str, int] | None = None  # (stage, percent), filled in by the tracker from the logs
 
     @property
     def stopped(self) -> bool:
@@ -44,6 +45,12 @@ class ObservedTask:
     def attempt(self) -> int | None:
         value = self.tags.get(contract.TAG_ATTEMPT)
         return int(value) if value and value.isdigit() else None
+
+    def container_states(self) -> dict[str, str | None]:
+        return {name: c.last_status for name, c in self.containers.items()}
+
+    def exit_codes(self) -> dict[str, int | None]:
+        return {name: c.exit_code for name, c in self.containers.items()}
 
     def exit_code(self, container: str) -> int | None:
         state = self.containers.get(container)

@@ -87,7 +87,14 @@ class DeleteJob:
     pass
 
 
-Action = Start | Adopt | Stop | Watch | Forget | DeleteJob
+@dataclass(frozen=True)
+class CollectOutputs:
+    """List the output prefix once and put the products into status.outputs (in the same write)."""
+
+    output_uri: str
+
+
+Action = Start | Adopt | Stop | Watch | Forget | DeleteJob | CollectOutputs
 
 
 @dataclass
@@ -193,8 +200,8 @@ def _next_attempt(
 ) -> Decision:
     stamp = now_rfc3339(now)
     attempts = status["attempts"]
-    retries = sum(1 for a in attempts if a.get("reason") in RETRYABLE_REASONS)
-    if latest and latest.get("reason") in RETRYABLE_REASONS:
+    retries = sum(1 for a in attempts if _is_retry(a, attempts, spec))
+    if latest and _is_retry(latest, attempts, spec):
         if retries > spec.backoff_limit:
             message = (
                 f"{len(attempts)} attempts failed for retryable reasons (last: {latest.get('reason')}: "
@@ -256,6 +263,8 @@ def _track(
                 with_phase(status, "Starting", "Starting", message, stamp, job.generation),
                 requeue_after=deadline_in,
             )
+        if observed.progress:
+            status["progress"] = {"percent": observed.progress[1], "stage": observed.progress[0]}
         message = f"attempt {active['number']}: ODM is running"
         return Decision(
             with_phase(status, "Running", "Running", message, stamp, job.generation),
@@ -265,10 +274,10 @@ def _track(
     _finish_attempt(active, stamp, outcome.reason, observed, outcome)
     forget: list[Action] = [Forget(observed.arn)]
     if outcome.kind == "succeeded":
-        return Decision(
-            with_phase(status, "Succeeded", "Succeeded", outcome.message, stamp, job.generation), forget
-        )
-    if outcome.kind == "retryable":
+        status["progress"] = {"percent": 100, "stage": "completed"}
+        done = with_phase(status, "Succeeded", "Succeeded", outcome.message, stamp, job.generation)
+        return Decision(done, [*forget, CollectOutputs(spec.output.s3_uri)])
+    if outcome.kind == "retryable" or _is_retry(active, status["attempts"], spec):
         decision = _next_attempt(job, spec, status, active, now, timing, deadline_in)
         decision.actions = forget + decision.actions
         if not decision.actions[1:] and decision.status.get("phase") not in FINISHED:
@@ -285,6 +294,23 @@ def _track(
     return Decision(
         with_phase(status, "Failed", outcome.reason, outcome.message, stamp, job.generation), forget
     )
+
+
+def _is_retry(attempt: dict[str, Any], attempts: list[dict[str, Any]], spec: ODMJobSpec) -> bool:
+    """Whether an ended attempt is retried (and counts against backoffLimit): infrastructure and capacity
+    failures, and the first out-of-memory failure when retryPolicy.onOutOfMemory is escalate."""
+    reason = attempt.get("reason")
+    if reason in RETRYABLE_REASONS:
+        return True
+    if reason == "OutOfMemory" and spec.retry_policy.on_out_of_memory == "escalate":
+        first_oom = next((a for a in attempts if a.get("reason") == "OutOfMemory"), None)
+        return first_oom is attempt
+    return False
+
+
+def escalations(status: dict[str, Any]) -> int:
+    """How many memory steps up the next attempt runs with: one per out-of-memory attempt so far."""
+    return sum(1 for a in status.get("attempts", []) if a.get("reason") == "OutOfMemory")
 
 
 def _finish_attempt(

@@ -65,3 +65,21 @@ def size_for(images: int, fargate: bool = False) -> Sizing:
 
 def _vcpu(units: int) -> str:
     return str(units // 1024) if units % 1024 == 0 else f"{units * 1000 // 1024}m"
+
+
+def escalate_memory(memory_mib: int, cpu_units: int, fargate: bool) -> tuple[int, int] | None:
+    """(memory MiB, CPU units) one row up ODM's memory table from ``memory_mib``; None above the table.
+
+    CPU grows to the row's vCPU when that is more; on Fargate the pair is rounded up to a valid Fargate size."""
+    for _, gb in ODM_MEMORY_TABLE_GB:
+        mib = -(-gb * 10**9 // _MIB)
+        if mib > memory_mib:
+            cpu = max(cpu_units, max(MIN_VCPU, gb // GB_PER_VCPU) * 1024)
+            if not fargate:
+                return mib, cpu
+            for units, sizes in FARGATE_SIZES.items():
+                fit = next((m for m in sizes if m >= mib), None)
+                if units >= cpu and fit is not None:
+                    return fit, units
+            return None
+    return None
