@@ -15,6 +15,7 @@ import kopf
 from . import API_GROUP, API_VERSION, PLURAL, metrics
 from .aws.clients import make_clients
 from .k8s import KubeWriter, api_client
+from .plan.policy import Peer
 from .plan.status import FINISHED, spec_drift
 from .runtime import Runtime, TransientError
 from .settings import Settings
@@ -55,23 +56,42 @@ def _post_event(body: dict[str, Any], kind: str, reason: str, message: str) -> N
     kopf.event(body, type=kind, reason=reason, message=message[:1024])
 
 
-def _reconcile(body: kopf.Body, memo: kopf.Memo) -> None:
+@kopf.index(*RESOURCE)
+def odmjobs_by_namespace(
+    namespace: str, name: str, meta: kopf.Meta, spec: kopf.Spec, status: kopf.Status, **_: Any
+) -> dict[str, Peer]:
+    """Every ODMJob by namespace, as the concurrency quota needs it (kopf keeps it current from the watch)."""
+    phase = status.get("phase")
+    return {
+        namespace: Peer(
+            name=name,
+            created=str(meta.get("creationTimestamp") or ""),
+            active=phase not in FINISHED and not spec.get("suspend"),
+            started=phase in ("Starting", "Running"),
+        )
+    }
+
+
+def _reconcile(body: kopf.Body, memo: kopf.Memo, index: kopf.Index | None = None) -> None:
+    peers = list(index.get(body["metadata"]["namespace"], [])) if index is not None else []
     try:
-        memo.runtime.reconcile(_plain(body))
+        memo.runtime.reconcile(_plain(body), peers)
     except TransientError as exc:
         raise kopf.TemporaryError(str(exc), delay=SETTINGS.poll_interval_seconds) from exc
 
 
 @kopf.on.create(*RESOURCE)
 @kopf.on.resume(*RESOURCE)
-def on_create_or_resume(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    _reconcile(body, memo)
+def on_create_or_resume(body: kopf.Body, memo: kopf.Memo, odmjobs_by_namespace: kopf.Index, **_: Any) -> None:
+    _reconcile(body, memo, odmjobs_by_namespace)
 
 
 @kopf.on.field(*RESOURCE, field="spec.suspend")
-def on_suspend(body: kopf.Body, memo: kopf.Memo, old: Any, new: Any, **_: Any) -> None:
+def on_suspend(
+    body: kopf.Body, memo: kopf.Memo, old: Any, new: Any, odmjobs_by_namespace: kopf.Index, **_: Any
+) -> None:
     if old is not None or new:
-        _reconcile(body, memo)
+        _reconcile(body, memo, odmjobs_by_namespace)
 
 
 @kopf.on.update(*RESOURCE, field="spec")
@@ -90,8 +110,8 @@ def _ttl_pending(spec: kopf.Spec, status: kopf.Status, **_: Any) -> bool:
 
 
 @kopf.timer(*RESOURCE, interval=SETTINGS.poll_interval_seconds, when=kopf.any_([_active, _ttl_pending]))
-def on_timer(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    _reconcile(body, memo)
+def on_timer(body: kopf.Body, memo: kopf.Memo, odmjobs_by_namespace: kopf.Index, **_: Any) -> None:
+    _reconcile(body, memo, odmjobs_by_namespace)
 
 
 @kopf.on.delete(*RESOURCE)

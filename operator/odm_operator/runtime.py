@@ -30,7 +30,7 @@ from .plan.admission import check_job
 from .plan.desired import JobRef, TaskSize, capacity, resolve_size, run_task, task_definition
 from .plan.observed import from_describe
 from .plan.outputs import outputs_from
-from .plan.policy import check_policy
+from .plan.policy import Peer, check_policy, quota_wait
 from .plan.sizing import SizingError, escalate_memory
 from .plan.status import merge_patch, now_rfc3339, phase_changed, with_drift, with_phase
 from .settings import Settings
@@ -102,18 +102,21 @@ class Runtime:
     # ----- reconcile -----------------------------------------------------------------------------------------
 
     @metrics.timed_handler("reconcile")
-    def reconcile(self, body: dict[str, Any]) -> float | None:
+    def reconcile(self, body: dict[str, Any], peers: list[Peer] | None = None) -> float | None:
         """One pass over a job. Returns seconds until something is due (or None)."""
         meta = body["metadata"]
         with self._lock(meta["uid"]):
-            return self._reconcile(body)
+            return self._reconcile(body, peers or [])
 
-    def _reconcile(self, body: dict[str, Any]) -> float | None:
+    def _reconcile(self, body: dict[str, Any], peers: list[Peer]) -> float | None:
         meta = body["metadata"]
         status = self._status(body)
         errors = check_job(body, self.settings)
         spec = parse_spec(body["spec"]) if not errors else None
-        policy = check_policy(spec, self.settings) if spec is not None else []
+        policy = check_policy(spec, self.settings, meta["namespace"]) if spec is not None else []
+        quota = quota_wait(
+            self.settings, meta["namespace"], meta["name"], str(meta.get("creationTimestamp") or ""), peers
+        )
         job = plan.JobView(
             namespace=meta["namespace"],
             name=meta["name"],
@@ -123,6 +126,7 @@ class Runtime:
             status=status,
             errors=tuple(str(e) for e in errors),
             policy_errors=tuple(str(e) for e in policy),
+            quota_wait=quota,
             creation=meta.get("creationTimestamp"),
         )
         aws_status = status.get("aws") or {}

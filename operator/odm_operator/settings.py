@@ -7,7 +7,7 @@ rendered offline is what the operator would send.
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Pinned so a job renders the same task definition family on every operator build (the family is a hash of it).
@@ -16,6 +16,35 @@ DEFAULT_ODM_IMAGE = "opendronemap/odm:3.6.0"
 DEFAULT_ODM_GPU_IMAGE = "opendronemap/odm:gpu"
 # The AWS CLI v2 image from ECR Public (no Docker Hub pull limits); its entrypoint is `aws`.
 DEFAULT_STAGE_IMAGE = "public.ecr.aws/aws-cli/aws-cli:2.17.0"
+
+
+class NamespacePolicy(BaseModel):
+    """What jobs in one namespace may do. Empty lists and None mean "no restriction from this policy"."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    allowed_images: list[str] = Field(
+        default_factory=list, description="ODM images allowed, as shell patterns, e.g. opendronemap/odm:3.*."
+    )
+    allowed_input_prefixes: list[str] = Field(
+        default_factory=list, description="S3 prefixes jobs may read, e.g. s3://drone-raw/team-a/."
+    )
+    allowed_output_prefixes: list[str] = Field(
+        default_factory=list, description="S3 prefixes jobs may write, e.g. s3://drone-products/team-a/."
+    )
+    allowed_task_roles: list[str] = Field(
+        default_factory=list, description="Task role ARNs jobs may use (shell patterns)."
+    )
+    max_cpu: str | int | None = Field(None, description="Most vCPUs one job may ask for (a quantity).")
+    max_memory: str | int | None = Field(None, description="Most memory one job may ask for (a quantity).")
+    max_gpu: int | None = Field(None, ge=0, description="Most GPUs one job may ask for.")
+    max_concurrent_jobs: int | None = Field(
+        None,
+        ge=1,
+        description="Jobs that may run at once; the rest wait in Pending (QuotaExceeded), oldest first.",
+    )
+    spot_allowed: bool | None = Field(None, description="Overrides spotAllowed for this namespace.")
+    gpu_allowed: bool | None = Field(None, description="Overrides gpuAllowed for this namespace.")
 
 
 class Settings(BaseSettings):
@@ -95,6 +124,10 @@ class Settings(BaseSettings):
         description="How fast the operator's own clock runs for deadlines, TTL and backoff. 1 against real AWS; "
         "the sandbox sets it to its agent's time scale so that simulated hours pass in seconds.",
     )
+    namespace_policies: dict[str, NamespacePolicy] = Field(
+        default_factory=dict,
+        description='Policies by namespace name; "*" applies to namespaces without their own entry.',
+    )
     tags: dict[str, str] = Field(
         default_factory=dict, description="Extra tags on every AWS resource the operator creates."
     )
@@ -104,6 +137,11 @@ class Settings(BaseSettings):
         le=65535,
         description="Port of the Prometheus metrics endpoint (/metrics); 0 turns it off.",
     )
+
+
+def policy_for(settings: Settings, namespace: str) -> NamespacePolicy | None:
+    """The namespace's policy, else the "*" policy, else None."""
+    return settings.namespace_policies.get(namespace) or settings.namespace_policies.get("*")
 
 
 def load_settings(overrides: dict[str, str] | None = None) -> Settings:

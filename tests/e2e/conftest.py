@@ -123,10 +123,26 @@ class E2E:
         assert self.stack.aws.wait_idle(timeout), "the simulated ECS agent still runs tasks"
 
 
+# Namespace policies the operator runs with in the e2e session (tests/e2e/test_namespace_policy.py).
+POLICIES = {
+    "restricted": {
+        "allowed_images": ["opendronemap/odm:3.*"],
+        "allowed_input_prefixes": ["s3://odm-sandbox-input/small/"],
+        "allowed_output_prefixes": ["s3://odm-sandbox-output/restricted/"],
+        "allowed_task_roles": ["arn:aws:iam::123456789012:role/odm-restricted-*"],
+        "max_cpu": 4,
+        "max_memory": "16Gi",
+        "spot_allowed": False,
+    },
+    "quota": {"max_concurrent_jobs": 2},
+}
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory):
     state = tmp_path_factory.mktemp("sandbox")
-    with Stack(state, time_scale=TIME_SCALE) as running:
+    settings = {"ODM_OPERATOR_NAMESPACE_POLICIES": json.dumps(POLICIES)}
+    with Stack(state, time_scale=TIME_SCALE, settings=settings) as running:
         yield running
 
 

@@ -154,6 +154,13 @@ class ODMJobSpec(_Spec):
     capacity: Capacity = Field(
         default_factory=Capacity, description="Where the task runs: EC2 or Fargate, spot."
     )
+    task_role_arn: str | None = Field(
+        None,
+        description="IAM role the job's containers use (S3 read on the input, write on the output). Default: the "
+        "operator's taskRoleArn setting. The namespace's policy may restrict which roles are allowed.",
+        pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@/_-]+$",
+        max_length=2048,
+    )
     retry_policy: RetryPolicy = Field(default_factory=RetryPolicy, description="How failures are retried.")
     backoff_limit: int = Field(
         2,

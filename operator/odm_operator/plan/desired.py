@@ -204,7 +204,9 @@ def content_hash(body: Any) -> str:
 def overrides(spec: ODMJobSpec, job: JobRef) -> dict[str, Any]:
     """RunTask overrides: the per-job values (S3 URIs, ODM options) that keep task definitions shared."""
     who = {"name": contract.ENV_JOB, "value": f"{job.namespace}/{job.name}"}
+    role = {"taskRoleArn": spec.task_role_arn} if spec.task_role_arn else {}
     return {
+        **role,
         "containerOverrides": [
             {
                 "name": contract.STAGE_IN,
@@ -224,7 +226,7 @@ def overrides(spec: ODMJobSpec, job: JobRef) -> dict[str, Any]:
                 "name": contract.STAGE_OUT,
                 "environment": [{"name": contract.ENV_OUTPUT_URI, "value": spec.output.s3_uri}, who],
             },
-        ]
+        ],
     }
 
 

@@ -47,6 +47,7 @@ class JobView:
     status: dict[str, Any]
     errors: tuple[str, ...] = ()  # admission errors, "path: message"
     policy_errors: tuple[str, ...] = ()  # what the admin's settings forbid, "path: message"
+    quota_wait: str | None = None  # why the namespace's concurrency quota holds this job back, if it does
     creation: str | None = None
 
 
@@ -216,6 +217,9 @@ def _next_attempt(
             left = wait - (now - ended).total_seconds() * timing.time_scale
             if left > 0:
                 return Decision(status, requeue_after=_soonest(left / timing.time_scale, deadline_in))
+    if job.quota_wait and (latest is None or latest.get("reason") == "Suspended"):
+        waiting = with_phase(status, "Pending", "QuotaExceeded", job.quota_wait, stamp, job.generation)
+        return Decision(waiting, requeue_after=deadline_in)
     number = len(attempts) + 1
     attempts.append({"number": number})
     message = f"starting attempt {number}"

@@ -32,10 +32,18 @@ SANDBOX_POLL_SECONDS = 0.5
 
 
 class Stack:
-    def __init__(self, state_dir: Path, time_scale: float = 60.0, quotas: bool = True, operator: bool = True):
+    def __init__(
+        self,
+        state_dir: Path,
+        time_scale: float = 60.0,
+        quotas: bool = True,
+        operator: bool = True,
+        settings: dict[str, str] | None = None,
+    ):
         self.state_dir = state_dir
         self.time_scale = time_scale
         self.want_operator = operator
+        self.extra_settings = dict(settings or {})  # ODM_OPERATOR_* for the operator, e.g. namespace policies
         self.kube = KubeEmulator(crd_paths=[], crds=[build_crd()])
         self.aws = AwsSandbox(time_scale=time_scale, quotas=quotas)
         self.operator: subprocess.Popen[bytes] | None = None
@@ -61,6 +69,7 @@ class Stack:
             "ODM_OPERATOR_POLL_INTERVAL_SECONDS": str(SANDBOX_POLL_SECONDS),
             "ODM_OPERATOR_TIME_SCALE": str(self.time_scale),
             "ODM_OPERATOR_METRICS_PORT": str(self.metrics_port),
+            **self.extra_settings,
         }
         self._write_env_files()
         if self.want_operator:
