@@ -117,6 +117,8 @@ class SandboxMiddleware:
                 if known is not None:
                     return self._known_token(start_response, *known)
             status, headers, body = self._call(environ)
+            if status.startswith("200"):
+                self.counters.record_accepted(f"ecs:{action}")
             if run_task is not None and status.startswith("200"):
                 self.run_task_tokens.remember(region, run_task, body)
         if action == "ListTasks" and status.startswith("200"):
