@@ -239,6 +239,12 @@ class KubeEmulator:
             raise KeyError(f"no such resource: {plural}")
         return self.call(lambda: [copy.deepcopy(o) for s in storages for o in self.store.list(s, namespace)])
 
+    def write_counts(self, plural: str | None = None) -> dict[tuple[str, str, str, str, str], int]:
+        """Write requests so far by (plural, namespace, name, subresource, verb); name is "" for creates."""
+        return self.call(
+            lambda: {k: n for k, n in self.api.writes.items() if plural is None or k[0] == plural}
+        )
+
     @property
     def unexpected_errors(self) -> list[str]:
         """Tracebacks of requests the emulator failed on (500s that a real server would not have sent)."""

@@ -50,6 +50,7 @@ JSON = "application/json"
 NOT_FOUND = ApiError(404, "the server could not find the requested resource", details={})
 HEALTH_PATHS = ("/healthz", "/readyz", "/livez")
 UNEXPECTED_ERRORS_KEPT = 50
+WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
 
 
 def _dumps(body: Any) -> bytes:
@@ -105,6 +106,9 @@ class ApiServer:
         self.crud = Crud(registry, store, seed=seed, enforce_namespaces=enforce_namespaces)
         self.frontend = KmockFrontend(api=self, history_limit=history_limit)
         self.address = "127.0.0.1:0"
+        # Write requests by (plural, namespace, name, subresource, verb), whether or not they changed anything:
+        # benchmarks count the writes each object cost (a create has no name in its URL, so its name is "").
+        self.writes: collections.Counter[tuple[str, str, str, str, str]] = collections.Counter()
         self.unexpected_errors: collections.deque[str] = collections.deque(maxlen=UNEXPECTED_ERRORS_KEPT)
         self._openapi_cache: dict[Any, Any] = {}
         self._tables: dict[int, TableConvertor] = {}
@@ -182,6 +186,8 @@ class ApiServer:
         fault = self.faults.check(verb, plural, sub, namespace, name)
         if fault is not None:
             raise fault
+        if verb in WRITE_VERBS:
+            self.writes[(plural, namespace or "", name or "", sub, verb)] += 1
         accept = raw.headers.get("Accept", "")
         if verb == "get":
             obj = res.render(self.crud.get(res, namespace, name))

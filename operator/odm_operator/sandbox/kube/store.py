@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +57,8 @@ class Store:
         self._objects: dict[str, dict[tuple[str, str], dict[str, Any]]] = collections.defaultdict(dict)
         self._log: collections.deque[Change] = collections.deque(maxlen=history)
         self._subscriptions: dict[str, set[Subscription]] = collections.defaultdict(set)
+        # Called with every change on the server's loop (benchmarks follow each object's status); keep them cheap.
+        self.listeners: list[Callable[[Change], None]] = []
 
     # --- reads ------------------------------------------------------------------------------------------
 
@@ -112,6 +114,8 @@ class Store:
 
     def _emit(self, change: Change) -> Change:
         self._log.append(change)
+        for listener in self.listeners:
+            listener(change)
         for sub in self._subscriptions.get(change.storage, ()):
             sub.queue.put_nowait(change)
         return change
