@@ -38,7 +38,8 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     settings.background.cancellation_polling = CANCELLATION_POLLING_SECONDS
     settings.posting.level = logging.WARNING  # post Events ourselves, not every log line
     settings.watching.server_timeout = 300
-    runtime = Runtime(SETTINGS, make_clients(SETTINGS.region), KubeWriter(api_client()), _post_event)
+    kube = KubeWriter(api_client())
+    runtime = Runtime(SETTINGS, make_clients(SETTINGS.region), kube, kube.event)
     runtime.start()
     metrics.serve(SETTINGS.metrics_port)
     memo.runtime = runtime
@@ -50,10 +51,6 @@ def cleanup(memo: kopf.Memo, **_: Any) -> None:
     runtime = getattr(memo, "runtime", None)
     if runtime is not None:
         runtime.stop()
-
-
-def _post_event(body: dict[str, Any], kind: str, reason: str, message: str) -> None:
-    kopf.event(body, type=kind, reason=reason, message=message[:1024])
 
 
 @kopf.index(*RESOURCE)
@@ -109,7 +106,7 @@ def _ttl_pending(spec: kopf.Spec, status: kopf.Status, **_: Any) -> bool:
     return status.get("phase") in FINISHED and spec.get("ttlSecondsAfterFinished") is not None
 
 
-@kopf.timer(*RESOURCE, interval=SETTINGS.poll_interval_seconds, when=kopf.any_([_active, _ttl_pending]))
+@kopf.timer(*RESOURCE, interval=SETTINGS.resync_seconds, when=kopf.any_([_active, _ttl_pending]))
 def on_timer(body: kopf.Body, memo: kopf.Memo, odmjobs_by_namespace: kopf.Index, **_: Any) -> None:
     _reconcile(body, memo, odmjobs_by_namespace)
 

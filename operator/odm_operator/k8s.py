@@ -6,12 +6,16 @@ The operator writes status itself (not through kopf's end-of-handler patch) beca
 
 from __future__ import annotations
 
+import logging
+from datetime import UTC, datetime
 from typing import Any
 
 import kubernetes
 from kubernetes.client.rest import ApiException
 
-from . import API_GROUP, API_VERSION, PLURAL
+from . import API_GROUP, API_VERSION, KIND, PLURAL
+
+log = logging.getLogger(__name__)
 
 
 def api_client() -> kubernetes.client.ApiClient:
@@ -27,7 +31,41 @@ def api_client() -> kubernetes.client.ApiClient:
 class KubeWriter:
     def __init__(self, client: kubernetes.client.ApiClient):
         self.custom = kubernetes.client.CustomObjectsApi(client)
+        self.core = kubernetes.client.CoreV1Api(client)
         self.writes = 0
+
+    def event(self, body: dict[str, Any], kind: str, reason: str, message: str) -> None:
+        """Post a core/v1 Event about the job. Events are best effort: a failure is logged, never raised
+        (kopf's own event poster only works inside its handlers; the dispatcher runs outside them)."""
+        meta = body["metadata"]
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+            "involvedObject": {
+                "apiVersion": f"{API_GROUP}/{API_VERSION}",
+                "kind": KIND,
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta["uid"],
+            },
+            "type": kind,
+            "reason": reason[:128] or "Unknown",
+            "message": message[:1024],
+            "source": {"component": "odm-operator"},
+            "reportingComponent": "odm-operator.io/operator",
+            "reportingInstance": "odm-operator",
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        try:
+            self.core.create_namespaced_event(meta["namespace"], event)
+        except ApiException as exc:
+            log.warning(
+                "Posting an event failed job=%s/%s status=%s", meta["namespace"], meta["name"], exc.status
+            )
 
     def patch_status(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any] | None:
         """Merge-patch ``status``; returns the updated object, or None when the object is gone."""

@@ -23,6 +23,7 @@ from .aws.ecs import EcsGateway
 from .aws.errors import AwsCallError, classify_run_failure
 from .aws.logs import LogsGateway
 from .aws.s3 import Dataset, S3Gateway
+from .dispatch import Dispatcher
 from .janitor import Janitor
 from .k8s import KubeWriter
 from .plan import reconcile as plan
@@ -67,9 +68,11 @@ class Runtime:
         )
         self.kube = kube
         self.events = events
+        self.dispatch = Dispatcher(self._reconcile_known)
         self.tracker = Tracker(
             self._describe,
             settings.poll_interval_seconds,
+            on_change=self._on_task_change,
             read_logs=lambda streams, start: self.logs.stage_lines(settings.log_group, streams, start),
             stream_prefix=settings.log_stream_prefix,
         )
@@ -82,8 +85,14 @@ class Runtime:
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._memory: dict[str, tuple[int, dict[str, Any]]] = {}  # uid -> (resourceVersion, status) we wrote
+        # The last body and namespace peers kopf gave us per job, for passes the dispatcher runs between events.
+        self._bodies: dict[str, dict[str, Any]] = {}
+        self._peers: dict[str, list[Peer]] = {}
+        self._owners: dict[str, str] = {}  # task ARN -> job uid
+        self._admitted: dict[str, tuple[Any, list[Any], Any]] = {}  # uid -> (generation, errors, spec)
 
     def start(self) -> None:
+        self.dispatch.start()
         self.tracker.start()
         if self.settings.manage_capacity:
             self.janitor.start()
@@ -91,6 +100,25 @@ class Runtime:
     def stop(self) -> None:
         self.janitor.stop()
         self.tracker.stop()
+        self.dispatch.stop()
+
+    def _on_task_change(self, task: Any) -> None:
+        owner = self._owners.get(task.arn)
+        if owner is not None:
+            self.dispatch.submit(owner)
+
+    def _reconcile_known(self, uid: str) -> None:
+        body = self._bodies.get(uid)
+        if body is not None:
+            self.reconcile(body, self._peers.get(uid))
+
+    def _watch(self, uid: str, cluster: str, arn: str) -> None:
+        self._owners[arn] = uid
+        self.tracker.watch(cluster, arn)
+
+    def _forget(self, arn: str) -> None:
+        self._owners.pop(arn, None)
+        self.tracker.forget(arn)
 
     def _describe(self, cluster: str, arns: list[str]) -> list[dict[str, Any]]:
         return self.ecs.describe_tasks(cluster, arns)
@@ -105,14 +133,20 @@ class Runtime:
     def reconcile(self, body: dict[str, Any], peers: list[Peer] | None = None) -> float | None:
         """One pass over a job. Returns seconds until something is due (or None)."""
         meta = body["metadata"]
-        with self._lock(meta["uid"]):
-            return self._reconcile(body, peers or [])
+        uid = meta["uid"]
+        with self._lock(uid):
+            self._bodies[uid] = body
+            if peers is not None:
+                self._peers[uid] = peers
+            requeue = self._reconcile(body, self._peers.get(uid, []))
+        if requeue is not None:
+            self.dispatch.later(uid, requeue)
+        return requeue
 
     def _reconcile(self, body: dict[str, Any], peers: list[Peer]) -> float | None:
         meta = body["metadata"]
         status = self._status(body)
-        errors = check_job(body, self.settings)
-        spec = parse_spec(body["spec"]) if not errors else None
+        errors, spec = self._admit(body)
         policy = check_policy(spec, self.settings, meta["namespace"]) if spec is not None else []
         quota = quota_wait(
             self.settings, meta["namespace"], meta["name"], str(meta.get("creationTimestamp") or ""), peers
@@ -161,6 +195,17 @@ class Runtime:
                 break
         return requeue
 
+    def _admit(self, body: dict[str, Any]) -> tuple[list[Any], Any]:
+        """Admission errors and the typed spec, computed once per generation (spec only changes with it)."""
+        meta = body["metadata"]
+        cached = self._admitted.get(meta["uid"])
+        if cached is not None and cached[0] == meta.get("generation"):
+            return cached[1], cached[2]
+        errors = check_job(body, self.settings)
+        spec = parse_spec(body["spec"]) if not errors else None
+        self._admitted[meta["uid"]] = (meta.get("generation"), errors, spec)
+        return errors, spec
+
     def _act(self, body: dict[str, Any], job: plan.JobView, status: dict[str, Any], action: Any):
         cluster = (status.get("aws") or {}).get("cluster") or self.settings.cluster
         if isinstance(action, plan.Start):
@@ -168,9 +213,9 @@ class Runtime:
         if isinstance(action, plan.Adopt):
             return self._adopt(body, job, status, action.attempt, cluster)
         if isinstance(action, plan.Watch):
-            self.tracker.watch(action.cluster or cluster, action.task_arn)
+            self._watch(job.uid, action.cluster or cluster, action.task_arn)
         elif isinstance(action, plan.Forget):
-            self.tracker.forget(action.task_arn)
+            self._forget(action.task_arn)
         elif isinstance(action, plan.Stop):
             self._stop_task(action.cluster or cluster, action.task_arn, action.reason)
         elif isinstance(action, plan.CollectOutputs):
@@ -235,7 +280,7 @@ class Runtime:
         if task is not None:
             observed = from_describe(task)
             self.tracker.record(observed)
-            self.tracker.watch(cap.cluster, observed.arn)
+            self._watch(job.uid, cap.cluster, observed.arn)
             log.info(
                 "Started task job=%s/%s attempt=%d task=%s", job.namespace, job.name, attempt, observed.arn
             )
@@ -274,7 +319,7 @@ class Runtime:
             return self._start(body, job, status, attempt), True
         task = mine[0]
         self.tracker.record(task)
-        self.tracker.watch(cluster, task.arn)
+        self._watch(job.uid, cluster, task.arn)
         log.info("Adopted task job=%s/%s attempt=%d task=%s", job.namespace, job.name, attempt, task.arn)
         new = plan.after_run_task(
             status, attempt, task, _now(), job.generation, self.settings.log_stream_prefix
@@ -389,13 +434,14 @@ class Runtime:
                     arns = [t["taskArn"] for t in tasks if t.get("lastStatus") != "STOPPED"]
                 for arn in arns:
                     self._stop_task(cluster, arn, reason)
-                    self.tracker.forget(arn)
+                    self._forget(arn)
                     log.info(
                         "Stopped task of deleted job job=%s/%s task=%s", meta["namespace"], meta["name"], arn
                     )
         with self._locks_guard:
             self._locks.pop(meta["uid"], None)
-        self._memory.pop(meta["uid"], None)
+        for cache in (self._memory, self._bodies, self._peers, self._admitted):
+            cache.pop(meta["uid"], None)
         metrics.forget_job(meta["uid"])
 
     # ----- status --------------------------------------------------------------------------------------------

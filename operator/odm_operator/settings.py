@@ -114,6 +114,12 @@ class Settings(BaseSettings):
     )
     fargate_platform_version: str = Field("1.4.0", description="Fargate platform version (1.4.0 or LATEST).")
     poll_interval_seconds: float = Field(10.0, gt=0, description="How often the shared tracker polls ECS.")
+    resync_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="How often every unfinished job is reconciled even without an event (a safety net; task "
+        "changes, deadlines, TTL and backoff are acted on as they happen).",
+    )
     retry_backoff_seconds: float = Field(
         10.0, ge=0, description="Wait before the first retry of a retryable failure; doubles per retry."
     )

@@ -15,6 +15,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .errors import AwsCallError
+from .pacing import READ_TASKS_BURST, READ_TASKS_RATE, RUN_TASK_BURST, RUN_TASK_RATE, Pacer
 
 # DescribeTasks takes at most 100 tasks per call; ListTasks returns at most 100 per page.
 DESCRIBE_BATCH = 100
@@ -36,9 +37,10 @@ class EcsGateway:
         self._clusters: set[str] = set()
         self._families: dict[str, str] = {}  # family -> task definition ARN (content-addressed: never stale)
         self._lock = threading.Lock()
-        self._cluster_lock = (
-            threading.Lock()
-        )  # PutClusterCapacityProviders replaces the whole list: serialize
+        # PutClusterCapacityProviders replaces the whole list: serialize our read-modify-writes.
+        self._cluster_lock = threading.Lock()
+        self.run_pacer = Pacer(RUN_TASK_BURST, RUN_TASK_RATE)  # RunTask and StopTask share ECS's bucket
+        self.read_pacer = Pacer(READ_TASKS_BURST, READ_TASKS_RATE)  # DescribeTasks and ListTasks share one
 
     # ----- clusters ------------------------------------------------------------------------------------------
 
@@ -143,6 +145,7 @@ class EcsGateway:
 
     def run_task(self, request: dict[str, Any]) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
         """The started task (or None) and RunTask's failures[]."""
+        self.run_pacer.acquire()
         with aws_call("RunTask"):
             response = self.client.run_task(**request)
         tasks = response.get("tasks", [])
@@ -156,6 +159,7 @@ class EcsGateway:
             kwargs: dict[str, Any] = {"cluster": cluster, "tasks": batch}
             if tags:
                 kwargs["include"] = ["TAGS"]
+            self.read_pacer.acquire()
             with aws_call("DescribeTasks"):
                 out.extend(self.client.describe_tasks(**kwargs).get("tasks", []))
         return out
@@ -173,6 +177,7 @@ class EcsGateway:
                 }
                 if token:
                     kwargs["nextToken"] = token
+                self.read_pacer.acquire()
                 with aws_call("ListTasks"):
                     page = self.client.list_tasks(**kwargs)
                 arns.extend(a for a in page.get("taskArns", []) if a not in arns)
@@ -183,6 +188,7 @@ class EcsGateway:
 
     def stop_task(self, cluster: str, arn: str, reason: str) -> None:
         """Stop a task; a task that is already gone counts as stopped."""
+        self.run_pacer.acquire()
         try:
             self.client.stop_task(cluster=cluster, task=arn, reason=reason[:255])
         except ClientError as exc:

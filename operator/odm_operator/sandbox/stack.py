@@ -29,6 +29,8 @@ SANDBOX_PROVIDER = "sandbox-ec2"
 SANDBOX_CLUSTER = "odm"
 # The operator polls ECS this often in the sandbox (seconds of real time); AWS itself would use 10 s.
 SANDBOX_POLL_SECONDS = 0.5
+# The safety-net resync of every job; events and the dispatcher do the real work.
+SANDBOX_RESYNC_SECONDS = 5.0
 
 
 class Stack:
@@ -67,6 +69,7 @@ class Stack:
             "ODM_OPERATOR_SUBNETS": json.dumps(subnets),
             "ODM_OPERATOR_SECURITY_GROUPS": json.dumps(groups),
             "ODM_OPERATOR_POLL_INTERVAL_SECONDS": str(SANDBOX_POLL_SECONDS),
+            "ODM_OPERATOR_RESYNC_SECONDS": str(SANDBOX_RESYNC_SECONDS),
             "ODM_OPERATOR_TIME_SCALE": str(self.time_scale),
             "ODM_OPERATOR_METRICS_PORT": str(self.metrics_port),
             **self.extra_settings,

@@ -1,0 +1,76 @@
+"""Reconcile passes that are not kopf events: a tracked task changed, or something falls due later.
+
+kopf calls the runtime on object events and on a slow resync timer. Everything else is driven from here: the
+tracker reports a changed task (so a job moves to Running or Succeeded within one poll, without any per-job
+timer), and the planner's ``requeue_after`` (retry backoff, deadline, TTL) schedules a pass at the right moment.
+A small thread pool runs the passes; one pending pass per job is enough, so duplicates are dropped.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+log = logging.getLogger(__name__)
+
+# Passes are short (memory reads, at most a status patch); a few threads keep up with thousands of jobs.
+WORKERS = 4
+
+
+class Dispatcher:
+    def __init__(self, run: Callable[[str], None], workers: int = WORKERS):
+        self._run = run
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="odm-dispatch")
+        self._queued: set[str] = set()
+        self._later: list[tuple[float, str]] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._timer, name="odm-scheduler", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=10)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def submit(self, key: str) -> None:
+        """Run a pass for ``key`` soon, unless one is already waiting to run."""
+        with self._lock:
+            if key in self._queued or self._stop.is_set():
+                return
+            self._queued.add(key)
+        self._pool.submit(self._call, key)
+
+    def later(self, key: str, seconds: float) -> None:
+        with self._lock:
+            heapq.heappush(self._later, (time.monotonic() + max(0.0, seconds), key))
+        self._wake.set()
+
+    def _call(self, key: str) -> None:
+        with self._lock:
+            self._queued.discard(key)
+        try:
+            self._run(key)
+        except Exception as exc:  # a failed pass is retried by the next event or the resync timer
+            log.warning("Dispatched reconcile failed key=%s: %s", key, exc)
+
+    def _timer(self) -> None:
+        while not self._stop.is_set():
+            with self._lock:
+                now = time.monotonic()
+                due = []
+                while self._later and self._later[0][0] <= now:
+                    due.append(heapq.heappop(self._later)[1])
+                wait = self._later[0][0] - now if self._later else None
+            for key in due:
+                self.submit(key)
+            self._wake.wait(wait)
+            self._wake.clear()
