@@ -12,6 +12,7 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
+from pydantic import TypeAdapter
 
 from odm_operator import __version__
 from odm_operator.plan.admission import check_job
@@ -425,8 +426,10 @@ def test_every_value_reaches_the_operator_as_its_setting(monkeypatch):
     for key, value in rendered.items():
         monkeypatch.setenv(key, value)
     settings = Settings()
-    for name in Settings.model_fields:
-        assert getattr(settings, name) == chosen[camel(name)], name
+    for name, field in Settings.model_fields.items():
+        adapter = TypeAdapter(field.annotation)
+        expected = adapter.dump_python(adapter.validate_python(chosen[camel(name)]))
+        assert adapter.dump_python(getattr(settings, name)) == expected, name
 
 
 def test_empty_strings_leave_settings_unset():
