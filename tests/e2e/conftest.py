@@ -96,6 +96,14 @@ class E2E:
 
     # ----- AWS -------------------------------------------------------------------------------------------------
 
+    def put_dataset(self, prefix: str, images: int) -> str:
+        """Upload ``images`` tiny JPEGs under s3://odm-sandbox-input/PREFIX/ and return that URI."""
+        for i in range(images):
+            self.s3.put_object(
+                Bucket="odm-sandbox-input", Key=f"{prefix}/IMG_{i:04d}.JPG", Body=b"\xff\xd8jpeg"
+            )
+        return f"s3://odm-sandbox-input/{prefix}/"
+
     def control(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(

@@ -140,10 +140,9 @@ def test_idle_managed_capacity_is_collected_and_capacity_in_use_is_not(e2e: E2E)
     ns = e2e.namespace()
     e2e.apply(ec2_job("short", ns, maxInstances=2, instanceTypes=["m6i.2xlarge", "m5.2xlarge"]))
     idle = e2e.wait_phase(ns, "short", "Succeeded", "Failed")["status"]["aws"]["capacityProvider"]
-    for i in range(150):
-        e2e.s3.put_object(Bucket="odm-sandbox-input", Key=f"{ns}-long/IMG_{i:04d}.JPG", Body=b"\xff\xd8jpeg")
+    dataset = e2e.put_dataset(f"{ns}-long", 150)
     long_job = ec2_job("long", ns, maxInstances=2, instanceTypes=["r6i.xlarge"])
-    long_job["spec"]["input"]["s3Uri"] = f"s3://odm-sandbox-input/{ns}-long/"
+    long_job["spec"]["input"]["s3Uri"] = dataset
     e2e.apply(long_job)
     busy = e2e.wait_phase(ns, "long", "Running")["status"]["aws"]["capacityProvider"]
     assert busy != idle

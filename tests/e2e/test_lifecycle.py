@@ -30,12 +30,6 @@ def job_calls(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
     return {k: v for k, v in diff(after, before).items() if k not in JANITOR_OPERATIONS}
 
 
-def put_dataset(e2e: E2E, prefix: str, images: int) -> str:
-    for i in range(images):
-        e2e.s3.put_object(Bucket="odm-sandbox-input", Key=f"{prefix}/IMG_{i:04d}.JPG", Body=b"\xff\xd8jpeg")
-    return f"s3://odm-sandbox-input/{prefix}/"
-
-
 def test_a_job_succeeds_with_every_status_field_filled(e2e: E2E):
     ns = e2e.namespace()
     e2e.apply(odmjob("ok", ns))
@@ -100,7 +94,7 @@ def test_each_failure_reason_is_read_from_the_containers(e2e: E2E, name, change,
 def test_a_spot_interruption_is_retried_and_then_succeeds(e2e: E2E):
     ns = e2e.namespace()
     obj = odmjob("spot", ns, capacity={"type": "fargate", "spot": True})
-    obj["spec"]["input"]["s3Uri"] = put_dataset(e2e, f"{ns}-spot", 120)
+    obj["spec"]["input"]["s3Uri"] = e2e.put_dataset(f"{ns}-spot", 120)
     e2e.apply(obj)
     e2e.wait_phase(ns, "spot", "Running")
     assert e2e.control("/interrupt", {"namespace": ns, "name": "spot"}).get("taskArn")
@@ -115,7 +109,7 @@ def test_a_spot_interruption_is_retried_and_then_succeeds(e2e: E2E):
 def test_past_the_backoff_limit_the_job_fails(e2e: E2E):
     ns = e2e.namespace()
     obj = odmjob("limit", ns, capacity={"type": "fargate", "spot": True}, backoffLimit=0)
-    obj["spec"]["input"]["s3Uri"] = put_dataset(e2e, f"{ns}-limit", 120)
+    obj["spec"]["input"]["s3Uri"] = e2e.put_dataset(f"{ns}-limit", 120)
     e2e.apply(obj)
     e2e.wait_phase(ns, "limit", "Running")
     e2e.control("/interrupt", {"namespace": ns, "name": "limit"})
@@ -127,7 +121,7 @@ def test_past_the_backoff_limit_the_job_fails(e2e: E2E):
 def test_the_deadline_stops_the_task_and_fails_the_job(e2e: E2E):
     ns = e2e.namespace()
     obj = odmjob("slow", ns, activeDeadlineSeconds=600)
-    obj["spec"]["input"]["s3Uri"] = put_dataset(e2e, f"{ns}-slow", 200)
+    obj["spec"]["input"]["s3Uri"] = e2e.put_dataset(f"{ns}-slow", 200)
     e2e.apply(obj)
     status = e2e.wait_phase(ns, "slow", "Failed", "Succeeded")["status"]
     assert (status["phase"], status["reason"]) == ("Failed", "DeadlineExceeded")
@@ -148,7 +142,7 @@ def test_a_suspended_job_runs_nothing_until_resumed(e2e: E2E):
 def test_suspending_a_running_job_stops_its_task_and_resuming_starts_a_new_attempt(e2e: E2E):
     ns = e2e.namespace()
     obj = odmjob("pause", ns)
-    obj["spec"]["input"]["s3Uri"] = put_dataset(e2e, f"{ns}-pause", 150)
+    obj["spec"]["input"]["s3Uri"] = e2e.put_dataset(f"{ns}-pause", 150)
     e2e.apply(obj)
     e2e.wait_phase(ns, "pause", "Running")
     e2e.kubectl("patch", "odmjob", "pause", "-n", ns, "--type=merge", "-p", '{"spec":{"suspend":true}}')
@@ -163,7 +157,7 @@ def test_suspending_a_running_job_stops_its_task_and_resuming_starts_a_new_attem
 def test_deleting_a_running_job_leaves_no_running_task(e2e: E2E):
     ns = e2e.namespace()
     obj = odmjob("gone", ns)
-    obj["spec"]["input"]["s3Uri"] = put_dataset(e2e, f"{ns}-gone", 150)
+    obj["spec"]["input"]["s3Uri"] = e2e.put_dataset(f"{ns}-gone", 150)
     e2e.apply(obj)
     uid = e2e.wait_phase(ns, "gone", "Running")["metadata"]["uid"]
     e2e.kubectl("delete", "odmjob", "gone", "-n", ns, "--wait=true", "--timeout=30s")

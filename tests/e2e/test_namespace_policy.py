@@ -77,12 +77,11 @@ def test_a_job_outside_the_policy_fails_naming_the_rule_before_any_aws_call(
 
 def test_jobs_over_the_quota_wait_in_pending_and_start_in_creation_order(namespaces: E2E):
     e2e = namespaces
-    for i in range(150):
-        e2e.s3.put_object(Bucket="odm-sandbox-input", Key=f"quota-set/IMG_{i:04d}.JPG", Body=b"\xff\xd8jpeg")
+    dataset = e2e.put_dataset("quota-set", 150)
     names = ["q1", "q2", "q3", "q4"]
     for name in names:
         obj = odmjob(name, "quota")
-        obj["spec"]["input"]["s3Uri"] = "s3://odm-sandbox-input/quota-set/"
+        obj["spec"]["input"]["s3Uri"] = dataset
         e2e.apply(obj)
     waiting = e2e.wait_phase("quota", "q4", "Pending")["status"]
     assert waiting["reason"] == "QuotaExceeded" and "maxConcurrentJobs" in waiting["message"]

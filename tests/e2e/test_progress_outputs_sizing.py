@@ -14,16 +14,10 @@ pytestmark = pytest.mark.e2e
 ORDER = [name for name, _ in ODM_STAGES]
 
 
-def put_dataset(e2e: E2E, prefix: str, images: int) -> str:
-    for i in range(images):
-        e2e.s3.put_object(Bucket="odm-sandbox-input", Key=f"{prefix}/IMG_{i:04d}.JPG", Body=b"\xff\xd8jpeg")
-    return f"s3://odm-sandbox-input/{prefix}/"
-
-
 def test_progress_rises_through_odms_stages_in_order_and_reaches_100(e2e: E2E):
     ns = e2e.namespace()
     obj = odmjob("watch", ns, odm={"options": {"dsm": True}})
-    obj["spec"]["input"]["s3Uri"] = put_dataset(e2e, f"{ns}-watch", 150)
+    obj["spec"]["input"]["s3Uri"] = e2e.put_dataset(f"{ns}-watch", 150)
     e2e.apply(obj)
     seen: list[tuple[str, int]] = []
     deadline = time.monotonic() + 90
@@ -92,7 +86,7 @@ def test_an_empty_prefix_without_resources_fails_before_any_task(e2e: E2E):
 def test_out_of_memory_escalates_once_and_succeeds_with_more_memory(e2e: E2E):
     ns = e2e.namespace()
     obj = odmjob("grow", ns, resources={"cpu": 2, "memory": "8Gi"})
-    obj["spec"]["input"]["s3Uri"] = put_dataset(e2e, f"{ns}-grow", 100)
+    obj["spec"]["input"]["s3Uri"] = e2e.put_dataset(f"{ns}-grow", 100)
     e2e.apply(obj)
     status = e2e.wait_phase(ns, "grow", "Succeeded", "Failed", timeout=90)["status"]
     assert status["phase"] == "Succeeded", status
@@ -104,7 +98,7 @@ def test_out_of_memory_escalates_once_and_succeeds_with_more_memory(e2e: E2E):
 def test_out_of_memory_with_on_out_of_memory_fail_fails_once(e2e: E2E):
     ns = e2e.namespace()
     obj = odmjob("nogrow", ns, resources={"cpu": 2, "memory": "8Gi"}, retryPolicy={"onOutOfMemory": "fail"})
-    obj["spec"]["input"]["s3Uri"] = put_dataset(e2e, f"{ns}-nogrow", 100)
+    obj["spec"]["input"]["s3Uri"] = e2e.put_dataset(f"{ns}-nogrow", 100)
     e2e.apply(obj)
     status = e2e.wait_phase(ns, "nogrow", "Failed", "Succeeded", timeout=60)["status"]
     assert status["reason"] == "OutOfMemory" and len(status["attempts"]) == 1

@@ -17,12 +17,11 @@ JOBS = 150
 
 def test_150_concurrent_jobs_cost_at_most_two_describe_tasks_per_poll_interval(e2e: E2E):
     ns = e2e.namespace()
-    for i in range(200):
-        e2e.s3.put_object(Bucket="odm-sandbox-input", Key=f"{ns}-big/IMG_{i:04d}.JPG", Body=b"\xff\xd8jpeg")
+    dataset = e2e.put_dataset(f"{ns}-big", 200)
     jobs = []
     for i in range(JOBS):
         obj = odmjob(f"j{i:03d}", ns)
-        obj["spec"]["input"]["s3Uri"] = f"s3://odm-sandbox-input/{ns}-big/"
+        obj["spec"]["input"]["s3Uri"] = dataset
         jobs.append(obj)
     e2e.kubectl("apply", "-f", "-", stdin="\n---\n".join(json.dumps(job) for job in jobs))
     deadline = time.monotonic() + 120
