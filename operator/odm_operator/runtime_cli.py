@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import random
 from typing import Any
 
 
@@ -20,6 +21,13 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--standalone", action="store_true", help="no peering: run alone (one replica)")
     p.add_argument(
         "--peering", default=None, help="kopf peering name for several replicas (default: standalone)"
+    )
+    p.add_argument(
+        "--priority",
+        type=int,
+        default=None,
+        help="kopf peering priority; the highest works, the others stand by (default: random with --peering, "
+        "because peers of equal priority all pause)",
     )
     p.add_argument(
         "--liveness", default="http://0.0.0.0:8080/healthz", help="liveness endpoint URL ('' disables)"
@@ -48,12 +56,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     namespaces = args.namespace or []
     standalone = args.standalone or not args.peering
+    priority = args.priority
+    if priority is None and not standalone:
+        priority = random.randint(1, 2**31 - 1)
     asyncio.run(
         kopf.operator(
             clusterwide=not namespaces,
             namespaces=namespaces,
             standalone=standalone,
             peering_name=args.peering,
+            priority=priority,
             liveness_endpoint=args.liveness or None,
         )
     )
