@@ -15,13 +15,17 @@ from typing import Any
 
 from . import contract, metrics
 from .aws.errors import AwsCallError
-from .plan.observed import ObservedTask, from_describe
+from .plan.observed import ObservedTask, from_describe, missing
 from .plan.progress import Progress, advance, from_containers
 
 # (streams, start in epoch ms) -> (stream, timestamp ms, message) of ODM's stage lines
 LogReader = Callable[[list[str], int], list[tuple[str, int, str]]]
 
 log = logging.getLogger(__name__)
+
+# Polls in a row in which DescribeTasks must not return a watched task before it counts as MISSING (gone from
+# ECS): right after RunTask, ECS's eventual consistency may briefly hide a new task.
+MISSING_POLLS = 3
 
 
 class Tracker:
@@ -44,6 +48,7 @@ class Tracker:
         self._log_position: dict[str, int] = {}  # stream -> last timestamp read (ms)
         self._last_lines: dict[str, set[str]] = {}  # stream -> lines read at that timestamp
         self._odm_seen: set[str] = set()  # tasks whose odm container was running at the previous poll
+        self._unseen: dict[str, int] = {}  # task ARN -> polls in a row DescribeTasks did not return it
         self.log_calls = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -72,6 +77,7 @@ class Tracker:
             self._observed.pop(arn, None)
             self._progress.pop(arn, None)
             self._odm_seen.discard(arn)
+            self._unseen.pop(arn, None)
             self._log_position.pop(self._stream(arn), None)
             self._last_lines.pop(self._stream(arn), None)
 
@@ -133,6 +139,22 @@ class Tracker:
             out.append(task)
         return out
 
+    def _missing(self, asked: list[str], answered: list[ObservedTask]) -> list[ObservedTask]:
+        """Tasks DescribeTasks has not returned for MISSING_POLLS polls in a row: ECS forgot them (it keeps a
+        stopped task about an hour), so they stopped while nobody watched. Without this, their jobs would wait
+        for them forever."""
+        returned = {task.arn.rsplit("/", 1)[-1] for task in answered}
+        gone = []
+        with self._lock:
+            for arn in asked:
+                if arn.rsplit("/", 1)[-1] in returned:
+                    self._unseen.pop(arn, None)
+                elif arn in self._watched:
+                    self._unseen[arn] = self._unseen.get(arn, 0) + 1
+                    if self._unseen[arn] >= MISSING_POLLS:
+                        gone.append(missing(arn))
+        return gone
+
     @property
     def active(self) -> int:
         with self._lock:
@@ -160,7 +182,7 @@ class Tracker:
                 continue
             self.calls += -(-len(arns) // 100)
             observed = [from_describe(raw) for raw in tasks]
-            observed = self._with_progress(observed)
+            observed = self._with_progress(observed) + self._missing(arns, observed)
             changed = []
             with self._lock:
                 for task in observed:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from odm_operator.plan.observed import ContainerState, ObservedTask, from_describe, timestamp
+from odm_operator.plan.observed import ContainerState, ObservedTask, from_describe, missing, timestamp
 from odm_operator.plan.outcome import classify
 
 
@@ -49,6 +49,7 @@ def task(stop_code="EssentialContainerExited", reason="Essential container in ta
             "CannotPullContainerError",
         ),
         (task("UserInitiated", "stopped by admin"), "stopped", "Stopped", "stopped by admin"),
+        (missing("arn:t/1"), "retryable", "TaskMissing", "outcome is unknown"),
         (task(stage_in=0), "failed", "TaskStopped", "before ODM finished"),
     ],
 )

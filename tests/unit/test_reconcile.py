@@ -6,7 +6,7 @@ import pytest
 
 from odm_operator.api.validation import parse_spec
 from odm_operator.plan import reconcile as plan
-from odm_operator.plan.observed import ContainerState, ObservedTask
+from odm_operator.plan.observed import ContainerState, ObservedTask, missing
 from odm_operator.plan.status import conditions, merge_patch, spec_drift, with_drift
 
 NOW = datetime(2026, 11, 21, 12, 0, 0, tzinfo=UTC)
@@ -111,6 +111,20 @@ def test_a_spot_interruption_waits_for_backoff_then_starts_the_next_attempt():
     assert d.actions == [plan.Forget("arn:task/1")]
     assert d.status["phase"] == "Starting" and d.status["reason"] == "SpotInterruption"
     assert d.requeue_after == pytest.approx(9, abs=1.01)
+    later = plan.decide(view(d.status), None, NOW + timedelta(seconds=11), TIMING)
+    assert later.actions == [plan.Start(2)]
+
+
+def test_a_task_ecs_no_longer_knows_ends_the_attempt_and_is_retried():
+    d = plan.decide(view(running_status()), missing("arn:task/1"), NOW, TIMING)
+    assert d.actions == [plan.Forget("arn:task/1")]
+    attempt = d.status["attempts"][0]
+    assert (
+        attempt["reason"] == "TaskMissing"
+        and attempt["finishedAt"]
+        and "no longer" in attempt["stoppedReason"]
+    )
+    assert d.status["aws"]["lastStatus"] == "MISSING"
     later = plan.decide(view(d.status), None, NOW + timedelta(seconds=11), TIMING)
     assert later.actions == [plan.Start(2)]
 

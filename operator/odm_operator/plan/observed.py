@@ -12,6 +12,9 @@ from typing import Any
 
 from .. import contract
 
+# DescribeTasks' failure reason for a task ARN it does not know (any more).
+MISSING = "MISSING"
+
 
 @dataclass(frozen=True)
 class ContainerState:
@@ -39,7 +42,7 @@ class ObservedTask:
 
     @property
     def stopped(self) -> bool:
-        return self.last_status == "STOPPED"
+        return self.last_status in ("STOPPED", MISSING)
 
     @property
     def attempt(self) -> int | None:
@@ -73,6 +76,18 @@ def timestamp(value: Any) -> str | None:
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def missing(arn: str) -> ObservedTask:
+    """A watched task that DescribeTasks reports MISSING: ECS forgets a stopped task about an hour after it
+    stopped, so it stopped while nobody watched (the operator was down) and how it ended is unknown."""
+    return ObservedTask(
+        arn=arn,
+        last_status=MISSING,
+        desired_status="STOPPED",
+        stopped_reason="ECS no longer knows the task: it stopped over an hour ago, while the operator was not "
+        "watching it",
+    )
 
 
 def from_describe(task: dict[str, Any]) -> ObservedTask:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .. import contract
-from .observed import ObservedTask
+from .observed import MISSING, ObservedTask
 
 Kind = Literal["succeeded", "failed", "retryable", "stopped"]
 
@@ -34,9 +34,12 @@ class Outcome:
 
 
 def classify(task: ObservedTask, input_uri: str = "", output_uri: str = "") -> Outcome:
-    """The outcome of a STOPPED task."""
+    """The outcome of a STOPPED (or MISSING) task."""
     code = task.stop_code or ""
     detail = task.stopped_reason or ""
+    if task.last_status == MISSING:
+        # It may have succeeded or not; running the attempt again is the only way to know the products exist.
+        return Outcome("retryable", "TaskMissing", f"{detail}; its outcome is unknown, so the job runs again")
     if code in RETRYABLE_STOP_CODES:
         return Outcome("retryable", code, f"{RETRYABLE_STOP_CODES[code]} ({detail or code})")
     if code == "TaskFailedToStart":

@@ -22,7 +22,7 @@ from .status import FINISHED, STARTING_STATES, now_rfc3339, parse_time, with_pha
 
 # Attempt reasons that count against backoffLimit (a retry of the same work on new capacity).
 RETRYABLE_REASONS = frozenset(
-    {"SpotInterruption", "TerminationNotice", "InfrastructureHealth", "CapacityUnavailable"}
+    {"SpotInterruption", "TerminationNotice", "InfrastructureHealth", "CapacityUnavailable", "TaskMissing"}
 )
 
 
