@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 EventFn = Callable[[dict[str, Any], str, str, str], None]
 # A pass may need more than one decision (adoption found nothing -> start); never loop forever.
 MAX_STEPS = 4
+# Finalized jobs remembered against late passes; a late pass comes within seconds, not thousands of deletions.
+MAX_FINALIZED = 10_000
 
 
 class TransientError(Exception):
@@ -90,6 +92,9 @@ class Runtime:
         self._peers: dict[str, list[Peer]] = {}
         self._owners: dict[str, str] = {}  # task ARN -> job uid
         self._admitted: dict[str, tuple[Any, list[Any], Any]] = {}  # uid -> (generation, errors, spec)
+        # Jobs whose finalizer ran, newest last: a pass that was already on its way (a stale kopf body, a dispatched
+        # pass) must not start a task for a job that is gone. Only recent ones matter, so the set is bounded.
+        self._finalized: dict[str, None] = {}
 
     def start(self) -> None:
         self.dispatch.start()
@@ -135,6 +140,8 @@ class Runtime:
         meta = body["metadata"]
         uid = meta["uid"]
         with self._lock(uid):
+            if uid in self._finalized:
+                return None
             self._bodies[uid] = body
             if peers is not None:
                 self._peers[uid] = peers
@@ -185,6 +192,13 @@ class Runtime:
             for action in decision.actions:
                 if isinstance(action, plan.CollectOutputs):
                     decision.status["outputs"] = self._outputs(action.output_uri)
+                elif isinstance(action, plan.Stop):
+                    # Before the write that ends the attempt: no later pass would stop the task again, so a
+                    # crash or a failed StopTask after that write would leave it running unwatched.
+                    where = (
+                        action.cluster or (status.get("aws") or {}).get("cluster") or self.settings.cluster
+                    )
+                    self._stop_task(where, action.task_arn, action.reason)
             status = self._write(body, status, decision.status)
             requeue = decision.requeue_after
             again = False
@@ -217,7 +231,7 @@ class Runtime:
         elif isinstance(action, plan.Forget):
             self._forget(action.task_arn)
         elif isinstance(action, plan.Stop):
-            self._stop_task(action.cluster or cluster, action.task_arn, action.reason)
+            pass  # done before the status write (see _reconcile)
         elif isinstance(action, plan.CollectOutputs):
             pass  # done before the status write, so outputs land in the same patch as Succeeded
         elif isinstance(action, plan.DeleteJob):
@@ -438,6 +452,9 @@ class Runtime:
                     log.info(
                         "Stopped task of deleted job job=%s/%s task=%s", meta["namespace"], meta["name"], arn
                     )
+            self._finalized[meta["uid"]] = None  # inside the lock: a pass waiting for it sees the job is gone
+            while len(self._finalized) > MAX_FINALIZED:
+                self._finalized.pop(next(iter(self._finalized)))
         with self._locks_guard:
             self._locks.pop(meta["uid"], None)
         for cache in (self._memory, self._bodies, self._peers, self._admitted):
