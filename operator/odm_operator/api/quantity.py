@@ -30,6 +30,11 @@ _DECIMAL = {
 }
 
 MIB = 2**20
+# Bounds that keep absurd quantities from crashing the arithmetic: "1e999999999" overflows Decimal's default context,
+# and a 5000-digit number becomes an integer too long to print in a message. Real CPU, memory and disk quantities
+# stay far below 1e30 (24Ti is 2.6e13 bytes).
+MAX_EXPONENT_DIGITS = 4
+MAX_MAGNITUDE = 30  # decimal digits before the point, less one (Decimal.adjusted())
 GIB = 2**30
 
 
@@ -39,6 +44,13 @@ class QuantityError(ValueError):
 
 def parse_quantity(value: object) -> Decimal:
     """The exact numeric value of a quantity given as an int or a string."""
+    amount = _parse(value)
+    if amount.adjusted() > MAX_MAGNITUDE:
+        raise QuantityError(f"{_short(value)} is out of range: no CPU, memory or disk quantity is that large")
+    return amount
+
+
+def _parse(value: object) -> Decimal:
     if isinstance(value, bool):
         raise QuantityError(f"{value!r} is not a quantity; use a number like 16 or a string like '64Gi'")
     if isinstance(value, int):
@@ -62,7 +74,14 @@ def parse_quantity(value: object) -> Decimal:
         return base * _BINARY[suffix]
     if suffix in _DECIMAL:
         return base * _DECIMAL[suffix]
+    if len(suffix[1:].lstrip("+-").lstrip("0")) > MAX_EXPONENT_DIGITS:
+        raise QuantityError(f"{_short(value)} is out of range: no CPU, memory or disk quantity is that large")
     return base * (Decimal(10) ** int(suffix[1:]))
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def to_bytes(value: object) -> int:
