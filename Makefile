@@ -39,6 +39,13 @@ test: venv tools lint
 unit: venv
 	$(PY) -m pytest -q tests/unit
 
+# The scale benchmark (issue 8): 1000 ODMJobs at once through the sandbox with ECS's quotas, ours and then a naive
+# per-job-timer kopf operator; ~5-10 minutes on 2 cores. JSON to $(BENCH_OUT), a table on stderr.
+BENCH_OUT  ?= benchmarks/out/scale.json
+BENCH_ARGS ?= --jobs 1000 --baseline
+bench: venv
+	$(PY) benchmarks/scale.py $(BENCH_ARGS) --out $(BENCH_OUT) > /dev/null
+
 # Regenerate the CRD from the pydantic models (a test fails when the file is stale).
 crd: venv
 	$(VENV)/bin/odm-operator crd > crds/odmjobs.odm-operator.io.yaml
