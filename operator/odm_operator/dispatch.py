@@ -19,6 +19,9 @@ log = logging.getLogger(__name__)
 
 # Passes are short (memory reads, at most a status patch); a few threads keep up with thousands of jobs.
 WORKERS = 4
+# A failed pass (the API server answered 409/5xx, AWS throttled) runs again after 1 s, doubling per failure in a
+# row up to 30 s: the event that caused it will not come again, and the resync timer may be far off.
+RETRY_SECONDS, RETRY_MAX_SECONDS = 1.0, 30.0
 
 
 class Dispatcher:
@@ -26,6 +29,7 @@ class Dispatcher:
         self._run = run
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="odm-dispatch")
         self._queued: set[str] = set()
+        self._failures: dict[str, int] = {}  # key -> passes failed in a row
         self._later: list[tuple[float, str]] = []
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -59,8 +63,15 @@ class Dispatcher:
             self._queued.discard(key)
         try:
             self._run(key)
-        except Exception as exc:  # a failed pass is retried by the next event or the resync timer
-            log.warning("Dispatched reconcile failed key=%s: %s", key, exc)
+        except Exception as exc:  # a failed pass is retried, with backoff
+            with self._lock:
+                failures = self._failures[key] = self._failures.get(key, 0) + 1
+            delay = min(RETRY_SECONDS * 2 ** (failures - 1), RETRY_MAX_SECONDS)
+            log.warning("Dispatched reconcile failed key=%s retry_in=%.0fs: %s", key, delay, exc)
+            self.later(key, delay)
+        else:
+            with self._lock:
+                self._failures.pop(key, None)
 
     def _timer(self) -> None:
         while not self._stop.is_set():

@@ -8,9 +8,11 @@ runtime only, so handlers return nothing.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 import kopf
+from kubernetes.client.rest import ApiException
 
 from . import API_GROUP, API_VERSION, PLURAL, metrics
 from .aws.clients import make_clients
@@ -26,6 +28,8 @@ SETTINGS = Settings()
 # (60 s) made deleting 200 jobs take a minute, 0.5 s takes two seconds.
 CANCELLATION_POLLING_SECONDS = 0.5
 FINALIZER = f"{API_GROUP}/finalizer"
+# Kubernetes API answers worth repeating the pass for: a conflict, throttling, the server's own trouble.
+TRANSIENT_API_STATUSES = frozenset({409, 429, 500, 502, 503, 504})
 log = logging.getLogger(__name__)
 
 
@@ -71,15 +75,26 @@ def odmjobs_by_namespace(
 
 
 def _reconcile(body: kopf.Body, memo: kopf.Memo, index: kopf.Index | None = None) -> None:
-    if FINALIZER not in (body["metadata"].get("finalizers") or []):
+    meta = body["metadata"]
+    if FINALIZER not in (meta.get("finalizers") or []):
         # kopf spawns the timer before its finalizer patch lands; a job deleted before that is removed at once,
         # so a task started for it now would never be stopped. The create handler runs once the finalizer is on.
+        # If kopf's patch failed (a 409 or 500), kopf does not try again until the job changes: add it here, at
+        # the timer's later calls (its first call comes with the job's creation, with kopf's patch on its way).
+        if _age_seconds(meta) >= SETTINGS.resync_seconds / 2:
+            memo.runtime.kube.add_finalizer(_plain(body)["metadata"], FINALIZER)
         return
     peers = list(index.get(body["metadata"]["namespace"], [])) if index is not None else []
     try:
         memo.runtime.reconcile(_plain(body), peers)
     except TransientError as exc:
         raise kopf.TemporaryError(str(exc), delay=SETTINGS.poll_interval_seconds) from exc
+    except ApiException as exc:
+        if exc.status not in TRANSIENT_API_STATUSES:
+            raise
+        # Not kopf's backoff for unexpected errors (60 s, during which the job's timer sleeps too).
+        message = f"the Kubernetes API answered {exc.status} {exc.reason}"
+        raise kopf.TemporaryError(message, delay=SETTINGS.poll_interval_seconds) from exc
 
 
 @kopf.on.create(*RESOURCE)
@@ -122,6 +137,14 @@ def on_delete(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         memo.runtime.finalize(_plain(body))
     except TransientError as exc:
         raise kopf.TemporaryError(str(exc), delay=1) from exc
+
+
+def _age_seconds(meta: Any) -> float:
+    try:
+        created = datetime.fromisoformat(str(meta.get("creationTimestamp")).replace("Z", "+00:00"))
+    except ValueError:
+        return 0.0
+    return (datetime.now(UTC) - created).total_seconds()
 
 
 def _plain(body: kopf.Body) -> dict[str, Any]:

@@ -79,6 +79,34 @@ class KubeWriter:
                 return None
             raise
 
+    def add_finalizer(self, meta: dict[str, Any], finalizer: str) -> None:
+        """Add ``finalizer`` to the object, unless it changed since ``meta`` was read (then whoever changed it saw
+        it first, kopf included): a JSON patch that tests the resourceVersion."""
+        patch = [
+            {"op": "test", "path": "/metadata/resourceVersion", "value": meta["resourceVersion"]},
+            {
+                "op": "add",
+                "path": "/metadata/finalizers",
+                "value": [*(meta.get("finalizers") or []), finalizer],
+            },
+        ]
+        try:
+            self.custom.patch_namespaced_custom_object(
+                API_GROUP,
+                API_VERSION,
+                meta["namespace"],
+                PLURAL,
+                meta["name"],
+                patch,
+                _content_type="application/json-patch+json",
+            )
+        except (
+            ApiException
+        ) as exc:  # gone, changed meanwhile (409/422) or a server error: the next pass looks again
+            log.info(
+                "Adding the finalizer failed job=%s/%s status=%s", meta["namespace"], meta["name"], exc.status
+            )
+
     def delete(self, namespace: str, name: str) -> None:
         try:
             self.custom.delete_namespaced_custom_object(API_GROUP, API_VERSION, namespace, PLURAL, name)
