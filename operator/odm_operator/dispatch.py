@@ -22,6 +22,8 @@ WORKERS = 4
 # A failed pass (the API server answered 409/5xx, AWS throttled) runs again after 1 s, doubling per failure in a
 # row up to 30 s: the event that caused it will not come again, and the resync timer may be far off.
 RETRY_SECONDS, RETRY_MAX_SECONDS = 1.0, 30.0
+# The scheduler wakes at least this often (seconds), whatever is due.
+MAX_WAIT_SECONDS = 3600.0
 
 
 class Dispatcher:
@@ -83,5 +85,7 @@ class Dispatcher:
                 wait = self._later[0][0] - now if self._later else None
             for key in due:
                 self.submit(key)
-            self._wake.wait(wait)
+            # Capped: a requeue centuries away (a huge ttlSecondsAfterFinished) is beyond what Event.wait takes
+            # (OverflowError), which would end this thread and every scheduled pass with it.
+            self._wake.wait(None if wait is None else min(wait, MAX_WAIT_SECONDS))
             self._wake.clear()
