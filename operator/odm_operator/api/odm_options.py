@@ -215,6 +215,8 @@ def _check_value(name: str, option: OdmOption, value: object) -> str | None:
     if option.kind in ("int", "float"):
         if isinstance(value, bool) or not isinstance(value, int | float):
             return f"{name!r} takes {'an integer' if option.kind == 'int' else 'a number'}, not {value!r}"
+        if isinstance(value, float) and value != value:  # NaN passes every bound check below
+            return f"{name!r} takes a number, not NaN"
         if option.kind == "int" and isinstance(value, float) and not value.is_integer():
             return f"{name!r} takes an integer, not {value!r}"
         if option.minimum is not None and value < option.minimum:

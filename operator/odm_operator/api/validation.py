@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,8 +88,10 @@ def parse_s3_uri(value: str) -> S3Uri:
     problem = bucket_problem(bucket)
     if problem:
         raise ValueError(f"bucket {bucket!r} {problem}")
-    if any(ord(c) < 32 or ord(c) == 127 for c in prefix):
-        raise ValueError("the prefix must not contain control characters")
+    if any(unicodedata.category(c) in ("Cc", "Cf") for c in prefix):
+        # Controls (C0, DEL and C1) and invisible formatting (zero-width, right-to-left overrides): a prefix that
+        # reads like another one in a review is a way to write into someone else's place.
+        raise ValueError("the prefix must not contain control or invisible formatting characters")
     if any(part in (".", "..") for part in prefix.split("/")):
         raise ValueError("the prefix must not contain '.' or '..' path segments")
     if len(prefix.encode()) > 1024:
