@@ -7,7 +7,7 @@ SIGKILLs the operator at random moments and restarts it, answers AWS calls with 
 the operator's Kubernetes writes with 409s and 500s and drops its watch streams. Then it audits:
 
 - every job has the phase (and reason) its scenario implies, and deleted jobs are gone;
-- no (job uid, attempt) got two ECS tasks (counted by the ledger at RunTask time, tasks.py);
+- no (job uid, attempt) got two ECS tasks (counted at RunTask time by ledger.py);
 - no task is left running for a job that is deleted, finished or suspended;
 - no lost status: every task a job started is in its status.attempts under the right number, and back.
 
@@ -388,14 +388,19 @@ class ChaosRun:
             self.stack.aws.faults.set_rules(rules, seed=c.seed)
         faults = self.stack.kube.faults
         faults.seed(c.seed)
-        for status, share in ((409, c.kube_conflicts), (500, c.kube_errors)):
+        # 500s hit every write of the operator: its status patches, kopf's finalizer and annotation patches, the
+        # Events it posts. 409s hit the operator's own status patches and Events only: on a real API server a
+        # conflict means the object changed since it was read, and that change is an event that wakes kopf again;
+        # a 409 on kopf's finalizer patch with no change behind it would model a server that cannot exist (kopf
+        # then waits for the next event, forever).
+        for status, share, subresource in ((409, c.kube_conflicts, "status"), (500, c.kube_errors, None)):
             if not share:
                 continue
-            # The operator's writes: status and finalizer/annotation patches, and the Events it posts.
             self._kube_rules.append(
                 faults.reject(
                     verb="patch",
                     resource=PLURAL,
+                    subresource=subresource,
                     namespace=self.ns,
                     status=status,
                     probability=share,

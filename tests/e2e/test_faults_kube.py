@@ -1,6 +1,8 @@
-"""The Kubernetes API misbehaving: the emulator rejects a share of the operator's writes (409 conflicts and 500s)
-and drops every watch stream now and then; the operator recovers and every job converges. Faults are rules of the
-API emulator (checked before any state changes, as a real server fails), limited to the test's namespace.
+"""The Kubernetes API misbehaving: the emulator rejects a share of the operator's writes (409 conflicts on its status
+patches and Events, 500s on every write including kopf's finalizer and annotation patches; see harness.py for why
+conflicts are not injected on kopf's patches) and drops every watch stream now and then; the operator recovers and
+every job converges. Faults are rules of the API emulator (checked before any state changes, as a real server
+fails), limited to the test's namespace.
 
 KUBE_FAULT_JOBS sets the size of the mixed run (``make chaos`` runs it with 200).
 """

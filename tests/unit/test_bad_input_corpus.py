@@ -227,6 +227,7 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     ("DEL in the prefix", s3_in("s3://drone-raw/a\x7fb/"), "spec.input.s3Uri"),
     ("prefix over 1024 bytes in UTF-8", s3_in("s3://drone-raw/" + "é" * 600), "spec.input.s3Uri"),
     ("accented ODM option name", option("dsm-é", True), "spec.odm.options.dsm-é"),
+    ("empty ODM option name", option("", True), "spec.odm.options"),
     ("zero-width space in an option name", option("dsm\u200b", True), "spec.odm.options.dsm\u200b"),
     ("ligature in a choice value", option("feature-quality", "ﬁne"), "spec.odm.options.feature-quality"),
     ("greek name", job(metadata={"name": "χωράφι"}), "metadata.name"),

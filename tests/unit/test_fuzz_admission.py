@@ -309,7 +309,7 @@ def mutations(draw: st.DrawFn, job: dict[str, Any]) -> tuple[str, str, dict[str,
         path = f"spec.resources.{field}"
         _set(obj, path, draw(bad_quantities))
     elif kind == "option-unknown":
-        name = draw(text.filter(_unknown_option))
+        name = draw(st.text(min_size=1, max_size=40).filter(_unknown_option))  # "" has no path of its own
         path = f"spec.odm.options.{name}"
         spec.setdefault("odm", {}).setdefault("options", {})[name] = draw(junk)
     elif kind == "option-reserved":
