@@ -307,7 +307,8 @@ def mutations(draw: st.DrawFn, job: dict[str, Any]) -> tuple[str, str, dict[str,
             spec["capacity"] = {"type": "ec2"}
         field = draw(st.sampled_from(["cpu", "memory", "disk"]))
         path = f"spec.resources.{field}"
-        _set(obj, path, draw(bad_quantities))
+        # disk is optional: null means "sized from memory", not a bad value
+        _set(obj, path, draw(bad_quantities.filter(lambda v: v is not None or field != "disk")))
     elif kind == "option-unknown":
         name = draw(st.text(min_size=1, max_size=40).filter(_unknown_option))  # "" has no path of its own
         path = f"spec.odm.options.{name}"
