@@ -334,46 +334,51 @@ def run_once(stack: Stack, kind: str, args: argparse.Namespace, api: Any, state:
     else:
         log_path = state / "naive-operator.log"
         proc = _start_naive(stack, namespace, log_path)
-    _wait_ready(proc, log_path, READY_MARKERS[kind])
-    before = process_stats(proc.pid)
+    try:
+        _wait_ready(proc, log_path, READY_MARKERS[kind])
+        before = process_stats(proc.pid)
 
-    t0 = time.monotonic()
-    with ThreadPoolExecutor(args.apply_threads) as pool:
-        list(
-            pool.map(
-                lambda body: custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body),
-                manifests,
+        t0 = time.monotonic()
+        with ThreadPoolExecutor(args.apply_threads) as pool:
+            list(
+                pool.map(
+                    lambda body: custom.create_namespaced_custom_object(
+                        GROUP, VERSION, namespace, PLURAL, body
+                    ),
+                    manifests,
+                )
             )
-        )
-    applied = time.monotonic() - t0
+        applied = time.monotonic() - t0
 
-    samples: list[Sample] = []
-    peak_rss = 0.0
-    deadline = t0 + args.timeout
-    died = None
-    while time.monotonic() < deadline:
-        agent = stack.aws.agent_status()
-        try:
-            stats = process_stats(proc.pid)
-        except OSError:
-            stats = {"rss_mb": 0.0}
-        peak_rss = max(peak_rss, stats["rss_mb"])
-        samples.append(
-            Sample(time.monotonic(), agent["activeTasks"], agent["waitingForCapacity"], stats["rss_mb"])
-        )
-        if proc.poll() is not None:
-            died = _tail(log_path)
-            break
-        if follower.finished >= args.jobs:
-            break
-        time.sleep(SAMPLE_SECONDS)
-    ended = time.monotonic()
-    after = process_stats(proc.pid) if proc.poll() is None else None
-    counters = stack.aws.counters.snapshot()
-    run_task_times = [t - t0 for t in stack.aws.counters.times("ecs:RunTask", "accepted") if t >= t0]
-    describe_times = [t for t in stack.aws.counters.times("ecs:DescribeTasks") if t >= t0]
-    _stop(proc)
-    stack.kube.call(lambda: stack.kube.store.listeners.remove(follower))
+        samples: list[Sample] = []
+        peak_rss = 0.0
+        deadline = t0 + args.timeout
+        died = None
+        while time.monotonic() < deadline:
+            agent = stack.aws.agent_status()
+            try:
+                stats = process_stats(proc.pid)
+            except OSError:
+                stats = {"rss_mb": 0.0}
+            peak_rss = max(peak_rss, stats["rss_mb"])
+            samples.append(
+                Sample(time.monotonic(), agent["activeTasks"], agent["waitingForCapacity"], stats["rss_mb"])
+            )
+            if proc.poll() is not None:
+                died = _tail(log_path)
+                break
+            if follower.finished >= args.jobs:
+                break
+            time.sleep(SAMPLE_SECONDS)
+        ended = time.monotonic()
+        after = process_stats(proc.pid) if proc.poll() is None else None
+        counters = stack.aws.counters.snapshot()
+        run_task_times = [t - t0 for t in stack.aws.counters.times("ecs:RunTask", "accepted") if t >= t0]
+        describe_times = [t for t in stack.aws.counters.times("ecs:DescribeTasks") if t >= t0]
+        scraped = _scrape_metrics(stack.metrics_port) if kind == "ours" and proc.poll() is None else None
+    finally:  # never leave an operator running behind
+        _stop(proc)
+        stack.kube.call(lambda: stack.kube.store.listeners.remove(follower))
     writes = stack.kube.write_counts(PLURAL)
     events = stack.kube.objects("events", namespace)
 
@@ -424,6 +429,8 @@ def run_once(stack: Stack, kind: str, args: argparse.Namespace, api: Any, state:
             "rss_mb_at_start": round(before["rss_mb"], 1),
         },
         "max_active_tasks": max((s.active for s in samples), default=0),
+        "run_tasks_accepted_per_second": _per_second(run_task_times),
+        "operator_metrics": scraped,
     }
     return result
 
@@ -500,7 +507,75 @@ def _describe_window(samples: list[Sample], times: list[float], poll: float, job
         "active_mean": round(statistics.fmean(active), 1),
         "bound_ceil_active_over_100": bound,
         "calls_per_interval_per_100_active": round(per_interval / (statistics.fmean(active) / 100), 3),
+        **_poll_rhythm(inside, poll),
     }
+
+
+def _poll_rhythm(times: list[float], poll: float) -> dict[str, Any]:
+    """Calls close together (within a quarter interval) are one poll: how often polls came and how big they were.
+    A batched tracker shows ceil(active / 100) calls per poll; its period says how long a poll cycle really took."""
+    groups: list[list[float]] = []
+    for t in times:
+        if groups and t - groups[-1][-1] < poll / 4:
+            groups[-1].append(t)
+        else:
+            groups.append([t])
+    if len(groups) < 2:
+        return {"polls": len(groups)}
+    gaps = [b[0] - a[0] for a, b in zip(groups, groups[1:], strict=False)]
+    return {
+        "polls": len(groups),
+        "poll_period_median_s": round(statistics.median(gaps), 3),
+        "calls_per_poll_median": statistics.median(len(g) for g in groups),
+    }
+
+
+def _per_second(times: list[float]) -> list[int]:
+    """How many of ``times`` (seconds from the first create) fell into each second."""
+    if not times:
+        return []
+    counts = [0] * (int(max(times)) + 1)
+    for t in times:
+        counts[int(t)] += 1
+    return counts
+
+
+# The operator's own account (its Prometheus endpoint): not a measurement, a diagnosis of where time went.
+SCRAPED = {
+    "odm_operator_tracker_poll_duration_seconds": "tracker_poll",
+    "odm_operator_reconcile_duration_seconds": "reconcile",
+    "odm_operator_aws_call_duration_seconds": "aws_call",
+}
+
+
+def _scrape_metrics(port: int) -> dict[str, Any] | None:
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            text = response.read().decode()
+    except OSError:
+        return None
+    out: dict[str, Any] = {}
+    for family in text_string_to_metric_families(text):
+        short = SCRAPED.get(family.name)
+        if short is None:
+            continue
+        sums: dict[str, dict[str, float]] = {}
+        for sample in family.samples:
+            if not sample.name.endswith(("_sum", "_count")):
+                continue
+            label = sample.labels.get("operation") or sample.labels.get("handler") or ""
+            entry = sums.setdefault(label, {})
+            entry["sum" if sample.name.endswith("_sum") else "count"] = sample.value
+        for label, entry in sums.items():
+            count = entry.get("count", 0)
+            if count:
+                key = f"{short}:{label}" if label else short
+                out[key] = {"count": int(count), "mean_s": round(entry.get("sum", 0) / count, 4)}
+    return out
 
 
 def _longest(samples: list[Sample], keep: Any) -> tuple[Sample, Sample] | None:
@@ -738,6 +813,8 @@ def main(argv: list[str] | None = None) -> int:
             "baseline": args.baseline,
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
+            "commit": _git("rev-parse", "--short", "HEAD"),
+            "uncommitted_operator_changes": bool(_git("status", "--porcelain", "operator")),
             "state_dir": str(state),
         },
         "definitions": {
@@ -791,6 +868,15 @@ def main(argv: list[str] | None = None) -> int:
     if not args.keep:
         _cleanup(state)
     return 0
+
+
+def _git(*args: str) -> str:
+    try:
+        return subprocess.run(
+            ["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
 
 
 def _settle(stack: Stack, args: argparse.Namespace) -> None:
