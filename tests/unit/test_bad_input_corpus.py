@@ -284,6 +284,12 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
         option("primary-band", "red\n--project-path=/"),
         "spec.odm.options.primary-band",
     ),
+    (
+        "a value that is another flag",
+        option("primary-band", "--project-path"),
+        "spec.odm.options.primary-band",
+    ),
+    ("a value that is a short flag", option("primary-band", "-h"), "spec.odm.options.primary-band"),
     ("path in a choice", option("end-with", "../../odm_orthophoto"), "spec.odm.options.end-with"),
     ("option name that is a flag", option("--copy-to", "/mnt"), "spec.odm.options.--copy-to"),
     (

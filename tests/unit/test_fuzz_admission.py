@@ -345,7 +345,11 @@ def mutations(draw: st.DrawFn, job: dict[str, Any]) -> tuple[str, str, dict[str,
         path = f"spec.odm.options.{name}"
         spec.setdefault("odm", {}).setdefault("options", {})[name] = bad
     elif kind == "option-injection":
-        name = draw(st.sampled_from(sorted(n for n, o in OPTIONS.items() if o.kind in ("string", "choice"))))
+        free_text = sorted(n for n, o in OPTIONS.items() if o.kind == "string")  # the likeliest way in
+        name = draw(
+            st.sampled_from(free_text)
+            | st.sampled_from(sorted(n for n, o in OPTIONS.items() if o.kind == "choice"))
+        )
         path = f"spec.odm.options.{name}"
         spec.setdefault("odm", {}).setdefault("options", {})[name] = draw(injections)
     elif kind == "image":

@@ -124,7 +124,7 @@ OPTIONS: dict[str, OdmOption] = {
     "primary-band": OdmOption(
         "string",
         "Band used for reconstruction of multispectral datasets (auto or a band name).",
-        pattern=r"^[A-Za-z0-9_-]{1,32}$",
+        pattern=r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,31}$",  # never a leading dash: ODM would read the value as a flag
     ),
     "no-gpu": _flag("Do not use the GPU even when one is present."),
     # Point cloud, mesh and DEM
@@ -232,7 +232,7 @@ def _check_value(name: str, option: OdmOption, value: object) -> str | None:
     import re
 
     if not isinstance(value, str) or not option.pattern or not re.fullmatch(option.pattern, value):
-        return f"{name!r} takes a short name of letters, digits, '_' or '-', got {value!r}"
+        return f"{name!r} takes a short name of letters, digits, '_' or '-' (not first), got {value!r}"
     return None
 
 
