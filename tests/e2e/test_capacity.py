@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
@@ -103,6 +104,19 @@ def test_resources_that_fit_no_instance_type_are_refused_at_validation(e2e: E2E)
     assert "spec.capacity.instanceTypes" in status["message"]
 
 
+@pytest.fixture
+def slow_ecs_placement_timeout(e2e: E2E):
+    """ECS itself gives up on an unplaceable task after 10-30 min (the agent: 30 simulated min, 3 s here). The
+    operator's own timeout (20 simulated min) must be what fails the job; on a loaded machine the agent's could
+    come first and turn the test into a retry story, so the agent's is pushed far out for this test."""
+    agent = e2e.stack.aws.agent
+    before = agent.timings
+    e2e.stack.aws.set_timings(dataclasses.replace(before, provisioning_timeout_s=24 * 3600.0))
+    yield
+    e2e.stack.aws.set_timings(before)
+
+
+@pytest.mark.usefixtures("slow_ecs_placement_timeout")
 def test_a_task_that_never_gets_capacity_fails_after_the_provisioning_timeout(e2e: E2E):
     ns = e2e.namespace()
     ec2, asg = e2e.stack.client("ec2"), e2e.stack.client("autoscaling")
