@@ -11,6 +11,7 @@ import dataclasses
 import logging
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from . import contract, metrics
@@ -181,7 +182,8 @@ class Tracker:
                 log.warning("DescribeTasks failed cluster=%s code=%s: %s", cluster, exc.code, exc.message)
                 continue
             self.calls += -(-len(arns) // 100)
-            observed = [from_describe(raw) for raw in tasks]
+            seen = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            observed = [dataclasses.replace(from_describe(raw), observed_at=seen) for raw in tasks]
             observed = self._with_progress(observed) + self._missing(arns, observed)
             changed = []
             with self._lock:

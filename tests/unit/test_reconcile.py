@@ -268,3 +268,13 @@ def test_progress_from_the_tracker_is_shown_while_running():
     observed = ObservedTask("arn:task/1", "RUNNING", progress=("openmvs", 25))
     d = plan.decide(view(running_status()), observed, NOW, TIMING)
     assert d.status["progress"] == {"percent": 25, "stage": "openmvs"}
+
+
+def test_a_stale_observation_does_not_count_as_waiting_for_capacity():
+    stale = ObservedTask(
+        "arn:task/1", "PROVISIONING", created_at=ts(-1300), observed_at=ts(-1290), capacity_provider="FARGATE"
+    )
+    assert plan.decide(view(running_status()), stale, NOW, TIMING).status["phase"] == "Starting"
+    assert stale == ObservedTask(
+        "arn:task/1", "PROVISIONING", created_at=ts(-1300), observed_at=ts(), capacity_provider="FARGATE"
+    ), "the observation time is not a change of the task"

@@ -387,8 +387,11 @@ def after_run_failure(
 
 
 def _waited(observed: ObservedTask, now: datetime) -> float:
+    """How long the task had been waiting when it was last seen so: a stale observation (AWS unreachable,
+    throttled polls) does not count as time without capacity."""
     created = parse_time(observed.created_at)
-    return (now - created).total_seconds() if created else 0.0
+    seen = parse_time(observed.observed_at) or now
+    return (seen - created).total_seconds() if created else 0.0
 
 
 def _why(job: JobView, what: str) -> str:
