@@ -191,8 +191,8 @@ class Tracker:
                     if task.arn not in self._watched:
                         continue
                     before = self._observed.get(task.arn)
+                    self._observed[task.arn] = task  # always: it carries when ECS last described it
                     if before != task:
-                        self._observed[task.arn] = task
                         changed.append(task)
             if self._on_change:
                 for task in changed:
