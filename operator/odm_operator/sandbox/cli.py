@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import kubernetes
 import yaml
@@ -26,7 +26,9 @@ from rich.table import Table
 
 from .. import API_GROUP, API_VERSION, KIND, PLURAL
 from ..plan.status import FINISHED
-from .stack import Stack
+
+if TYPE_CHECKING:  # the stack imports moto and kmock: ~200 MB the operator must not pay for `run`
+    from .stack import Stack
 
 REFRESH_SECONDS = 0.5
 
@@ -67,6 +69,8 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     started = time.monotonic()
+    from .stack import Stack
+
     stack = Stack(args.state_dir, args.time_scale, args.aws_quotas == "on", not args.no_operator)
     try:
         stack.start()
