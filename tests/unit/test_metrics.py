@@ -1,128 +1,19 @@
-"""The metrics: AWS calls counted through botocore's own events on real clients (answers injected at the HTTP
-layer, so botocore parses and retries them as it would AWS's), job statuses, handler errors and the endpoint."""
+"""The metrics: job statuses, handler errors, polls and the endpoint. AWS call counting is tested against the AWS
+emulator in tests/aws/test_metrics_calls.py."""
 
 from __future__ import annotations
 
-import json
 import socket
 import urllib.request
 
-import boto3
-import botocore.retries.standard
 import pytest
-from botocore.awsrequest import AWSResponse
-from botocore.config import Config
-from botocore.exceptions import ClientError, EndpointConnectionError
 from prometheus_client import REGISTRY
 
 from odm_operator import metrics
-from odm_operator.aws.clients import make_clients
 
 
 def value(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
-
-
-class Answers:
-    """A ``before-send`` handler that answers requests from a script instead of the network."""
-
-    def __init__(self, *answers: tuple[int, dict] | Exception):
-        self.answers = list(answers)
-        self.sent = 0
-
-    def __call__(self, request, **_):
-        self.sent += 1
-        answer = self.answers.pop(0)
-        if isinstance(answer, Exception):
-            raise answer
-        status, body = answer
-        raw = _Raw(json.dumps(body).encode())
-        return AWSResponse(request.url, status, {"Content-Type": "application/x-amz-json-1.1"}, raw)
-
-
-class _Raw:
-    def __init__(self, data: bytes):
-        self.data = data
-
-    def stream(self, **_):
-        yield self.data
-
-
-@pytest.fixture(autouse=True)
-def no_backoff(monkeypatch):
-    monkeypatch.setattr(botocore.retries.standard.ExponentialBackoff, "delay_amount", lambda self, ctx: 0)
-
-
-def ecs_client(attempts: int = 3, answers: Answers | None = None):
-    client = boto3.session.Session(region_name="us-east-1").client(
-        "ecs",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        endpoint_url="https://ecs.example.invalid",
-        config=Config(retries={"mode": "standard", "total_max_attempts": attempts}),
-    )
-    if answers is not None:
-        client.meta.events.register("before-send", answers)
-    return metrics.instrument(client)
-
-
-THROTTLED = (400, {"__type": "ThrottlingException", "message": "Rate exceeded"})
-DENIED = (400, {"__type": "AccessDeniedException", "message": "not authorized"})
-CLUSTERS = (200, {"clusters": [], "failures": []})
-
-
-def test_a_throttled_call_that_succeeds_on_retry_counts_one_success_and_one_throttle():
-    calls = value(
-        "odm_operator_aws_calls_total", service="ecs", operation="DescribeClusters", outcome="success"
-    )
-    throttles = value("odm_operator_aws_throttles_total", service="ecs", operation="DescribeClusters")
-    timed = value("odm_operator_aws_call_duration_seconds_count", service="ecs", operation="DescribeClusters")
-    answers = Answers(THROTTLED, CLUSTERS)
-    ecs_client(answers=answers).describe_clusters(clusters=["odm"])
-    assert answers.sent == 2
-    assert (
-        value("odm_operator_aws_calls_total", service="ecs", operation="DescribeClusters", outcome="success")
-        == calls + 1
-    )
-    assert (
-        value("odm_operator_aws_throttles_total", service="ecs", operation="DescribeClusters")
-        == throttles + 1
-    )
-    assert (
-        value("odm_operator_aws_call_duration_seconds_count", service="ecs", operation="DescribeClusters")
-        == timed + 1
-    )
-
-
-def test_a_failed_call_counts_under_its_aws_error_code():
-    before = value(
-        "odm_operator_aws_calls_total", service="ecs", operation="RunTask", outcome="AccessDeniedException"
-    )
-    with pytest.raises(ClientError):
-        ecs_client(answers=Answers(DENIED)).run_task(taskDefinition="odm-x")
-    after = value(
-        "odm_operator_aws_calls_total", service="ecs", operation="RunTask", outcome="AccessDeniedException"
-    )
-    assert after == before + 1
-
-
-def test_a_call_that_never_got_an_answer_counts_under_the_exception():
-    labels = {"service": "ecs", "operation": "StopTask", "outcome": "EndpointConnectionError"}
-    before = value("odm_operator_aws_calls_total", **labels)
-    with pytest.raises(EndpointConnectionError):
-        ecs_client(attempts=1, answers=Answers(EndpointConnectionError(endpoint_url="x"))).stop_task(task="t")
-    assert value("odm_operator_aws_calls_total", **labels) == before + 1
-
-
-def test_the_shared_clients_are_instrumented(monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    clients = make_clients("us-east-1")
-    clients.ecs.meta.events.register("before-send", Answers(CLUSTERS))
-    labels = {"service": "ecs", "operation": "DescribeClusters", "outcome": "success"}
-    before = value("odm_operator_aws_calls_total", **labels)
-    clients.ecs.describe_clusters(clusters=["odm"])
-    assert value("odm_operator_aws_calls_total", **labels) == before + 1
 
 
 def job(uid: str, created: str = "2026-01-01T00:00:00Z") -> dict:
