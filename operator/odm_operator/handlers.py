@@ -7,6 +7,7 @@ runtime only, so handlers return nothing.
 
 from __future__ import annotations
 
+import copy
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -149,6 +150,4 @@ def _age_seconds(meta: Any) -> float:
 
 def _plain(body: kopf.Body) -> dict[str, Any]:
     """A plain dict copy of kopf's body view (the planner must not hold views that kopf mutates)."""
-    import copy
-
     return copy.deepcopy(dict(body))

@@ -7,6 +7,7 @@ timer pass and a change handler of the same job from interleaving.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import threading
@@ -28,12 +29,21 @@ from .janitor import Janitor
 from .k8s import KubeWriter
 from .plan import reconcile as plan
 from .plan.admission import check_job
-from .plan.desired import JobRef, TaskSize, capacity, resolve_size, run_task, task_definition
+from .plan.desired import (
+    JobRef,
+    TaskSize,
+    capacity,
+    resolve_size,
+    resource_tags,
+    run_task,
+    tag_map,
+    task_definition,
+)
 from .plan.observed import from_describe
 from .plan.outputs import outputs_from
 from .plan.policy import Peer, check_policy, quota_wait
-from .plan.sizing import SizingError, escalate_memory
-from .plan.status import merge_patch, now_rfc3339, phase_changed, with_drift, with_phase
+from .plan.sizing import SizingError, escalated
+from .plan.status import FINISHED, merge_patch, now_rfc3339, phase_changed, with_drift
 from .settings import Settings
 from .tracker import Tracker
 
@@ -52,13 +62,8 @@ class TransientError(Exception):
 class Runtime:
     def __init__(self, settings: Settings, clients: Clients, kube: KubeWriter, events: EventFn):
         self.settings = settings
-        tags = [{"key": contract.TAG_MANAGED_BY, "value": contract.MANAGED_BY_VALUE}] + [
-            {"key": k, "value": v} for k, v in sorted(settings.tags.items())
-        ]
-        self.ecs = EcsGateway(clients.ecs, tags)
-        self.logs = LogsGateway(
-            clients.logs, {contract.TAG_MANAGED_BY: contract.MANAGED_BY_VALUE, **settings.tags}
-        )
+        self.ecs = EcsGateway(clients.ecs, resource_tags(settings))
+        self.logs = LogsGateway(clients.logs, tag_map(settings))
         self.s3 = S3Gateway(clients.s3)
         self.capacity = CapacityGateway(clients.ec2, clients.autoscaling, self.ecs)
         self._provider_clusters: dict[str, str] = {}
@@ -128,6 +133,10 @@ class Runtime:
     def _describe(self, cluster: str, arns: list[str]) -> list[dict[str, Any]]:
         return self.ecs.describe_tasks(cluster, arns)
 
+    def _cluster_of(self, status: dict[str, Any]) -> str:
+        """The cluster the job's tasks run in: the one recorded in status, else the default."""
+        return (status.get("aws") or {}).get("cluster") or self.settings.cluster
+
     def _lock(self, uid: str) -> threading.Lock:
         with self._locks_guard:
             return self._locks.setdefault(uid, threading.Lock())
@@ -172,12 +181,8 @@ class Runtime:
         )
         aws_status = status.get("aws") or {}
         provider = aws_status.get("capacityProvider") or ""
-        if provider.startswith(MANAGED_PREFIX) and status.get("phase") not in (
-            "Succeeded",
-            "Failed",
-            "Cancelled",
-        ):
-            self._provider_clusters.setdefault(provider, aws_status.get("cluster") or self.settings.cluster)
+        if provider.startswith(MANAGED_PREFIX) and status.get("phase") not in FINISHED:
+            self._provider_clusters.setdefault(provider, self._cluster_of(status))
             self.janitor.touch(provider)
         if spec is not None:
             cluster = spec.capacity.cluster or self.settings.cluster
@@ -195,10 +200,9 @@ class Runtime:
                 elif isinstance(action, plan.Stop):
                     # Before the write that ends the attempt: no later pass would stop the task again, so a
                     # crash or a failed StopTask after that write would leave it running unwatched.
-                    where = (
-                        action.cluster or (status.get("aws") or {}).get("cluster") or self.settings.cluster
+                    self._stop_task(
+                        action.cluster or self._cluster_of(status), action.task_arn, action.reason
                     )
-                    self._stop_task(where, action.task_arn, action.reason)
             status = self._write(body, status, decision.status)
             requeue = decision.requeue_after
             again = False
@@ -221,7 +225,7 @@ class Runtime:
         return errors, spec
 
     def _act(self, body: dict[str, Any], job: plan.JobView, status: dict[str, Any], action: Any):
-        cluster = (status.get("aws") or {}).get("cluster") or self.settings.cluster
+        cluster = self._cluster_of(status)
         if isinstance(action, plan.Start):
             return self._start(body, job, status, action.attempt), False
         if isinstance(action, plan.Adopt):
@@ -246,13 +250,19 @@ class Runtime:
         assert spec is not None
         now = _now()
         try:
-            dataset = self._dataset(spec)
+            dataset = self._dataset(spec, status)
             size = resolve_size(spec, dataset.images if dataset else None)
         except _InputError as exc:
             return self._fail_attempt(body, status, attempt, "InputUnavailable", str(exc), now)
         except SizingError as exc:
             return self._fail_attempt(body, status, attempt, "InvalidSpec", str(exc), now)
-        size, problem = self._escalated(spec, size, plan.escalations(status))
+        size, problem = escalated(
+            size,
+            plan.escalations(status),
+            spec.capacity.type == "fargate",
+            to_mib(self.settings.memory_ceiling),
+            self.settings.memory_ceiling,
+        )
         if problem:
             return self._fail_attempt(body, status, attempt, "OutOfMemory", problem, now)
         written, status = status, self._record_size(status, attempt, size, dataset)
@@ -354,24 +364,11 @@ class Runtime:
         )
         return self._write(body, status, new)
 
-    def _escalated(self, spec: Any, size: TaskSize, steps: int) -> tuple[TaskSize, str | None]:
-        """The size after ``steps`` out-of-memory escalations, within the memoryCeiling setting."""
-        ceiling = to_mib(self.settings.memory_ceiling)
-        for _ in range(steps):
-            step = escalate_memory(size.memory_mib, size.cpu_units, spec.capacity.type == "fargate")
-            if step is None or step[0] > ceiling:
-                return size, (
-                    f"ODM ran out of memory with {format_mib(size.memory_mib)} and there is no larger size within "
-                    f"the memory ceiling ({self.settings.memory_ceiling}); split the dataset (odm.options.split)"
-                )
-            size = dataclasses.replace(size, memory_mib=step[0], cpu_units=step[1])
-        return size, None
-
     def _record_size(
         self, status: dict[str, Any], attempt: int, size: TaskSize, dataset: Dataset | None
     ) -> dict[str, Any]:
         """The attempt's memory, and status.sizing when resources came from the dataset (written with the ARN)."""
-        new = _copy(status)
+        new = copy.deepcopy(status)
         entry = next(a for a in new["attempts"] if a["number"] == attempt)
         entry["memory"] = format_mib(size.memory_mib)
         if size.sizing is not None and dataset is not None:
@@ -395,10 +392,14 @@ class Runtime:
             log.warning("Listing outputs failed uri=%s code=%s", output_uri, exc.code)
             return {}
 
-    def _dataset(self, spec: Any) -> Dataset | None:
-        """Images under the input prefix, when the job is sized from its dataset (no spec.resources)."""
+    def _dataset(self, spec: Any, status: dict[str, Any]) -> Dataset | None:
+        """Images under the input prefix, when the job is sized from its dataset (no spec.resources). Listed once:
+        later attempts (retries, memory escalation) reuse the count recorded in status.sizing."""
         if spec.resources is not None:
             return None
+        known = status.get("sizing")
+        if known and known.get("images"):
+            return Dataset(int(known["images"]), int(known.get("bytes", 0)))
         uri = parse_s3_uri(spec.input.s3_uri)
         try:
             dataset = self.s3.count_images(uri.bucket, uri.prefix)
@@ -436,8 +437,8 @@ class Runtime:
         with self._lock(meta["uid"]):
             status = self._status(body)
             active = _active_attempt(status)
-            cluster = (status.get("aws") or {}).get("cluster") or self.settings.cluster
-            if active is not None and status.get("phase") not in ("Succeeded", "Failed", "Cancelled"):
+            cluster = self._cluster_of(status)
+            if active is not None and status.get("phase") not in FINISHED:
                 reason = f"odm-operator: ODMJob {meta['namespace']}/{meta['name']} was deleted"
                 arns = [active["taskArn"]] if active.get("taskArn") else []
                 if not arns:  # in flight: RunTask may have happened; find it
@@ -469,8 +470,8 @@ class Runtime:
         remembered = self._memory.get(meta["uid"])
         body_rv = _rv(meta.get("resourceVersion"))
         if remembered and body_rv is not None and remembered[0] > body_rv:
-            return _copy(remembered[1])
-        return _copy(dict(body.get("status") or {}))
+            return copy.deepcopy(remembered[1])
+        return copy.deepcopy(dict(body.get("status") or {}))
 
     def _write(self, body: dict[str, Any], old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
         metrics.observe_job(body, old, new)  # phases, attempts, finished jobs and their durations
@@ -482,7 +483,7 @@ class Runtime:
         if updated is not None:
             rv = _rv(updated.get("metadata", {}).get("resourceVersion"))
             if rv is not None:
-                self._memory[meta["uid"]] = (rv, _copy(new))
+                self._memory[meta["uid"]] = (rv, copy.deepcopy(new))
         if phase_changed(old, new):
             kind = "Warning" if new.get("phase") == "Failed" else "Normal"
             self.events(body, kind, new.get("reason") or new.get("phase") or "", new.get("message") or "")
@@ -514,14 +515,8 @@ def _rv(value: Any) -> int | None:
         return None
 
 
-def _copy(value: Any) -> Any:
-    import copy
-
-    return copy.deepcopy(value)
-
-
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-__all__ = ["Runtime", "TransientError", "with_phase"]
+__all__ = ["Runtime", "TransientError"]

@@ -11,13 +11,13 @@ import dataclasses
 import logging
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from . import contract, metrics
 from .aws.errors import AwsCallError
 from .plan.observed import ObservedTask, from_describe, missing
 from .plan.progress import Progress, advance, from_containers
+from .plan.status import now_rfc3339
 
 # (streams, start in epoch ms) -> (stream, timestamp ms, message) of ODM's stage lines
 LogReader = Callable[[list[str], int], list[tuple[str, int, str]]]
@@ -50,12 +50,9 @@ class Tracker:
         self._last_lines: dict[str, set[str]] = {}  # stream -> lines read at that timestamp
         self._odm_seen: set[str] = set()  # tasks whose odm container was running at the previous poll
         self._unseen: dict[str, int] = {}  # task ARN -> polls in a row DescribeTasks did not return it
-        self.log_calls = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.polls = 0
-        self.calls = 0
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="odm-tracker", daemon=True)
@@ -115,7 +112,6 @@ class Tracker:
             start = min(self._log_position.get(s, 0) for s in streams)
             try:
                 events = self._read_logs(streams, start)
-                self.log_calls += -(-len(streams) // 100)
             except AwsCallError as exc:
                 log.warning("Reading ODM progress failed code=%s: %s", exc.code, exc.message)
                 events = []
@@ -174,16 +170,14 @@ class Tracker:
             by_cluster: dict[str, list[str]] = {}
             for arn, cluster in self._watched.items():
                 by_cluster.setdefault(cluster, []).append(arn)
-        self.polls += 1
         for cluster, arns in by_cluster.items():
             try:
                 tasks = self._describe(cluster, arns)
             except AwsCallError as exc:
                 log.warning("DescribeTasks failed cluster=%s code=%s: %s", cluster, exc.code, exc.message)
                 continue
-            self.calls += -(-len(arns) // 100)
-            seen = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-            observed = [dataclasses.replace(from_describe(raw), observed_at=seen) for raw in tasks]
+            seen = now_rfc3339()
+            observed = [from_describe(raw, observed_at=seen) for raw in tasks]
             observed = self._with_progress(observed) + self._missing(arns, observed)
             changed = []
             with self._lock:

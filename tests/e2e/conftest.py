@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,8 @@ REPO = Path(__file__).resolve().parents[2]
 # Simulated seconds per real second: a 30-image job (~14 simulated minutes) takes ~1.5 s.
 TIME_SCALE = 600.0
 _names = itertools.count(1)
+# How often the e2e tests look again while waiting for a condition.
+POLL_SECONDS = 0.05
 
 
 def kubectl_binary() -> str:
@@ -68,26 +71,36 @@ class E2E:
         result = self.kubectl("get", "odmjob", name, "-n", namespace, "-o", "json", check=False)
         return json.loads(result.stdout) if result.returncode == 0 else None
 
-    def wait_phase(self, namespace: str, name: str, *phases: str, timeout: float = 60) -> dict[str, Any]:
+    def eventually(self, check: Callable[[], Any], timeout: float, what: str) -> Any:
+        """Poll ``check`` until it returns something truthy (failing fast if the operator died); the one
+        polling loop of the e2e tests."""
         deadline = time.monotonic() + timeout
-        obj = None
-        while time.monotonic() < deadline:
-            obj = self.get(namespace, name)
-            if obj and (obj.get("status") or {}).get("phase") in phases:
-                return obj
+        while True:
+            value = check()
+            if value:
+                return value
             self._check_operator()
-            time.sleep(0.1)
-        raise AssertionError(
-            f"{namespace}/{name} not in {phases} after {timeout}s: {json.dumps(obj, indent=1)}"
-        )
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"{what} after {timeout}s")
+            time.sleep(POLL_SECONDS)
+
+    def wait_phase(self, namespace: str, name: str, *phases: str, timeout: float = 60) -> dict[str, Any]:
+        last: list[dict[str, Any] | None] = [None]
+
+        def reached() -> dict[str, Any] | None:
+            last[0] = self.get(namespace, name)
+            obj = last[0]
+            return obj if obj and (obj.get("status") or {}).get("phase") in phases else None
+
+        try:
+            return self.eventually(reached, timeout, f"{namespace}/{name} not in {phases}")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}: {json.dumps(last[0], indent=1)}") from None
 
     def wait_gone(self, namespace: str, name: str, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.get(namespace, name) is None:
-                return
-            time.sleep(0.1)
-        raise AssertionError(f"{namespace}/{name} still exists after {timeout}s")
+        self.eventually(
+            lambda: self.get(namespace, name) is None, timeout, f"{namespace}/{name} still exists"
+        )
 
     def _check_operator(self) -> None:
         died = self.stack.operator_died()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import time
 
 import pytest
 
@@ -28,10 +27,8 @@ def test_sigkill_right_after_run_task_then_restart_runs_no_second_task(e2e: E2E)
     )
     try:
         e2e.apply(odmjob("crash", ns))
-        uid = _uid(e2e, ns, "crash")
-        deadline = time.monotonic() + 30
-        while not e2e.tasks_of(uid) and time.monotonic() < deadline:
-            time.sleep(0.01)
+        uid = e2e.eventually(lambda: e2e.get(ns, "crash"), 10, "job not created")["metadata"]["uid"]
+        e2e.eventually(lambda: e2e.tasks_of(uid), 30, "RunTask was never called")
         assert len(e2e.tasks_of(uid)) == 1, "RunTask was called once"
         e2e.stack.kill_operator(signal.SIGKILL)
         status = e2e.get(ns, "crash")["status"]
@@ -44,13 +41,3 @@ def test_sigkill_right_after_run_task_then_restart_runs_no_second_task(e2e: E2E)
     tasks = e2e.tasks_of(uid)
     assert len(tasks) == 1, "the restarted operator adopted the task instead of starting another"
     assert status["attempts"][0]["taskArn"] == tasks[0]["taskArn"]
-
-
-def _uid(e2e: E2E, ns: str, name: str) -> str:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        job = e2e.get(ns, name)
-        if job:
-            return job["metadata"]["uid"]
-        time.sleep(0.05)
-    raise AssertionError("job not created")

@@ -49,7 +49,7 @@ def user_data(cluster: str, gpu: bool) -> str:
 
 
 def managed_capacity(spec: ODMJobSpec, settings: Settings, size: TaskSize, cluster: str) -> DesiredCapacity:
-    from .desired import EC2_BASE_DISK_GIB, DesiredCapacity, _tags, content_hash, fitting_types
+    from .desired import EC2_BASE_DISK_GIB, DesiredCapacity, content_hash, fitting_types, resource_tags
 
     types = fitting_types(spec, size, settings.allowed_instance_families)
     gpu = size.gpus > 0
@@ -66,7 +66,7 @@ def managed_capacity(spec: ODMJobSpec, settings: Settings, size: TaskSize, clust
         "instanceProfile": settings.instance_profile_arn,
     }
     name = "odm-" + content_hash(identity)
-    ec2_tags = [{"Key": t["key"], "Value": t["value"]} for t in _tags(settings, {"Name": name})]
+    ec2_tags = [{"Key": t["key"], "Value": t["value"]} for t in resource_tags(settings, {"Name": name})]
     template_data: dict[str, Any] = {
         "ImageId": "resolve:ssm:" + ami_parameter(spec.capacity.architecture, gpu),
         "UserData": base64.b64encode(user_data(cluster, gpu).encode()).decode(),
@@ -141,7 +141,7 @@ def managed_capacity(spec: ODMJobSpec, settings: Settings, size: TaskSize, clust
                 "managedTerminationProtection": "ENABLED",
                 "managedDraining": "ENABLED",
             },
-            "tags": _tags(settings, {}),
+            "tags": resource_tags(settings, {}),
         },
     }
     strategy = [{"capacityProvider": name, "weight": 1, "base": 0}]

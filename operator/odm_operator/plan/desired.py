@@ -193,7 +193,7 @@ def task_definition(spec: ODMJobSpec, settings: Settings, size: TaskSize) -> dic
     if settings.execution_role_arn:
         body["executionRoleArn"] = settings.execution_role_arn
     family = FAMILY_PREFIX + content_hash(body)
-    return {"family": family, **body, "tags": _tags(settings, {})}
+    return {"family": family, **body, "tags": resource_tags(settings, {})}
 
 
 def content_hash(body: Any) -> str:
@@ -270,7 +270,7 @@ def run_task(
         "clientToken": client_token(job.uid, attempt),
         "overrides": overrides(spec, job),
         "enableECSManagedTags": True,
-        "tags": _tags(
+        "tags": resource_tags(
             settings,
             {
                 contract.TAG_JOB_NAMESPACE: job.namespace,
@@ -297,9 +297,14 @@ def client_token(uid: str, attempt: int) -> str:
     return f"{uid}-{attempt}"[:64]
 
 
-def _tags(settings: Settings, extra: dict[str, str]) -> list[dict[str, str]]:
-    tags = {**settings.tags, contract.TAG_MANAGED_BY: contract.MANAGED_BY_VALUE, **extra}
-    return [{"key": k, "value": v} for k, v in sorted(tags.items())]
+def tag_map(settings: Settings, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Tags on everything the operator creates: the admin's, then ours (managed-by cannot be overridden)."""
+    return {**settings.tags, contract.TAG_MANAGED_BY: contract.MANAGED_BY_VALUE, **(extra or {})}
+
+
+def resource_tags(settings: Settings, extra: dict[str, str] | None = None) -> list[dict[str, str]]:
+    """The same tags as ECS takes them: a sorted list of {key, value}."""
+    return [{"key": k, "value": v} for k, v in sorted(tag_map(settings, extra).items())]
 
 
 def plan_job(

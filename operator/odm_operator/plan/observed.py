@@ -92,8 +92,8 @@ def missing(arn: str) -> ObservedTask:
     )
 
 
-def from_describe(task: dict[str, Any]) -> ObservedTask:
-    """An ObservedTask from one entry of DescribeTasks' ``tasks``."""
+def from_describe(task: dict[str, Any], observed_at: str | None = None) -> ObservedTask:
+    """An ObservedTask from one entry of DescribeTasks' ``tasks``, seen at ``observed_at`` (RFC 3339)."""
     containers = {
         c["name"]: ContainerState(c["name"], c.get("lastStatus"), c.get("exitCode"), c.get("reason"))
         for c in task.get("containers", [])
@@ -113,4 +113,5 @@ def from_describe(task: dict[str, Any]) -> ObservedTask:
         task_definition_arn=task.get("taskDefinitionArn"),
         containers=containers,
         tags=tags,
+        observed_at=observed_at,
     )

@@ -7,8 +7,11 @@ vCPU follows the memory-optimized ratio (8 GB per vCPU, at least 2); disk follow
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
+from ..api.quantity import format_mib
 from ..api.validation import FARGATE_MAX_DISK_GIB, FARGATE_SIZES
 from ..contract import ODM_MEMORY_TABLE_GB
 
@@ -83,3 +86,17 @@ def escalate_memory(memory_mib: int, cpu_units: int, fargate: bool) -> tuple[int
                     return fit, units
             return None
     return None
+
+
+def escalated(size: Any, steps: int, fargate: bool, ceiling_mib: int, ceiling: str) -> tuple[Any, str | None]:
+    """``size`` (a TaskSize) after ``steps`` out-of-memory escalations, or the unchanged size and why it cannot
+    grow: no larger row in ODM's table, or the memoryCeiling setting (``ceiling``, as the admin wrote it)."""
+    for _ in range(steps):
+        step = escalate_memory(size.memory_mib, size.cpu_units, fargate)
+        if step is None or step[0] > ceiling_mib:
+            return size, (
+                f"ODM ran out of memory with {format_mib(size.memory_mib)} and there is no larger size within "
+                f"the memory ceiling ({ceiling}); split the dataset (odm.options.split)"
+            )
+        size = dataclasses.replace(size, memory_mib=step[0], cpu_units=step[1])
+    return size, None
