@@ -32,7 +32,6 @@ class Clients:
     s3: Any
     ec2: Any
     autoscaling: Any
-    ssm: Any
 
 
 def make_clients(region: str) -> Clients:
@@ -53,5 +52,4 @@ def make_clients(region: str) -> Clients:
         s3=client("s3"),
         ec2=client("ec2"),
         autoscaling=client("autoscaling"),
-        ssm=client("ssm"),
     )
