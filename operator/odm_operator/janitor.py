@@ -3,7 +3,10 @@
 Jobs "touch" their provider on every reconcile pass while they are not finished. A provider that the operator
 created (name prefix and tag) and that nobody touched for ``grace`` seconds is detached, scaled to zero and
 deleted with its group and template. After a restart every existing provider counts as touched at start-up, so
-a restart never deletes capacity early; ECS itself refuses to detach a provider that still has tasks.
+a restart never deletes capacity early; ECS itself refuses to detach a provider that still has tasks. Between
+ensuring a provider and RunTask accepting a task on it (which can take a while under throttling), the provider
+has no tasks yet, so a job holds it with ``using``: a sweep skips held providers, and a job that wants a provider
+the janitor is deleting waits for the deletion to finish (and then re-creates it).
 The account is listed once, at the first sweep; after that a sweep calls AWS only when a provider is due, so an
 idle operator makes no capacity calls at all.
 """
@@ -13,7 +16,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from .aws.capacity import CapacityGateway
 from .aws.errors import AwsCallError
@@ -39,6 +43,9 @@ class Janitor:
         self._started = clock()
         self._listed = False
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._held: dict[str, int] = {}  # provider -> jobs between ensuring it and RunTask's answer
+        self._deleting: set[str] = set()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.deleted: list[str] = []
@@ -46,6 +53,23 @@ class Janitor:
     def touch(self, provider: str) -> None:
         with self._lock:
             self._touched[provider] = self._clock()
+
+    @contextmanager
+    def using(self, provider: str) -> Iterator[None]:
+        """Hold ``provider`` while a job ensures it and starts a task on it; sweeps leave held providers alone."""
+        with self._changed:
+            while provider in self._deleting:
+                self._changed.wait()
+            self._held[provider] = self._held.get(provider, 0) + 1
+            self._touched[provider] = self._clock()
+        try:
+            yield
+        finally:
+            with self._changed:
+                left = self._held.pop(provider) - 1
+                if left:
+                    self._held[provider] = left
+                self._touched[provider] = self._clock()
 
     def start(self) -> None:
         # Sweep often enough to act within a quarter of the grace period, never more than once a second.
@@ -79,14 +103,30 @@ class Janitor:
             due = [(name, (now - last) * self.time_scale) for name, last in self._touched.items()]
         gone = []
         for name, idle in due:
-            if idle < self.grace:
+            if idle < self.grace or not self._claim(name):
                 continue
-            if self.capacity.delete(self._cluster(name), name):
+            deleted = False
+            try:
+                deleted = self.capacity.delete(self._cluster(name), name)
+            finally:
+                with self._changed:
+                    self._deleting.discard(name)
+                    if deleted:
+                        self._touched.pop(name, None)
+                    else:  # still has tasks, or not ours after all: look again after another grace period
+                        self._touched[name] = self._clock()
+                    self._changed.notify_all()
+            if deleted:
                 gone.append(name)
-                with self._lock:
-                    self._touched.pop(name, None)
                 log.info("Deleted idle capacity provider name=%s idle_seconds=%.0f", name, idle)
-            else:  # still has tasks, or not ours after all: look again after another grace period
-                self.touch(name)
         self.deleted.extend(gone)
         return gone
+
+    def _claim(self, name: str) -> bool:
+        """Mark ``name`` as being deleted unless a job holds it or used it since the sweep looked."""
+        with self._lock:
+            last = self._touched.get(name)
+            if self._held.get(name) or last is None or (self._clock() - last) * self.time_scale < self.grace:
+                return False
+            self._deleting.add(name)
+            return True

@@ -7,6 +7,7 @@ timer pass and a change handler of the same job from interleaving.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import logging
@@ -21,7 +22,7 @@ from .api.validation import parse_s3_uri, parse_spec
 from .aws.capacity import MANAGED_PREFIX, CapacityGateway
 from .aws.clients import Clients
 from .aws.ecs import EcsGateway
-from .aws.errors import AwsCallError, classify_run_failure
+from .aws.errors import AwsCallError, classify_run_failure, provider_not_associated
 from .aws.logs import LogsGateway
 from .aws.s3 import Dataset, S3Gateway
 from .dispatch import Dispatcher
@@ -275,20 +276,7 @@ class Runtime:
             return self._fail_attempt(body, written, attempt, "CapacityUnavailable", message, now)
         ref = JobRef(job.namespace, job.name, job.uid)
         try:
-            self.ecs.ensure_cluster(cap.cluster, self.settings.create_cluster, cap.kind == "fargate")
-            if cap.kind == "existing":
-                self.capacity.ensure_attached(cap.cluster, cap.provider)
-            if cap.kind == "managed":
-                self._provider_clusters[cap.provider] = cap.cluster
-                self.janitor.touch(cap.provider)
-                if self.capacity.ensure(cap.cluster, cap.provider, cap.requests):
-                    message = (
-                        f"created capacity provider {cap.provider} (Auto Scaling group and launch template)"
-                    )
-                    self.events(body, "Normal", "CapacityCreated", message)
-            self.logs.ensure_group(self.settings.log_group)
-            td_arn = self.ecs.ensure_task_definition(task_definition(spec, self.settings, size))
-            task, failures = self.ecs.run_task(run_task(spec, self.settings, ref, attempt, td_arn, cap))
+            task, failures = self._launch(body, spec, size, cap, ref, attempt)
         except AwsCallError as exc:
             if exc.kind == "transient":
                 raise TransientError(exc.message) from exc
@@ -349,6 +337,42 @@ class Runtime:
             status, attempt, task, _now(), job.generation, self.settings.log_stream_prefix
         )
         return self._write(body, status, new), True
+
+    def _launch(self, body: dict[str, Any], spec: Any, size: TaskSize, cap: Any, ref: JobRef, attempt: int):
+        """Ensure the cluster, capacity, log group and task definition, then RunTask: (task or None, failures).
+
+        A managed provider is held against the janitor until RunTask answers (it has no task until then). When ECS
+        answers that the provider is not associated with the cluster (someone replaced the cluster's provider list
+        since we attached it), the caches are dropped, the provider attached again and RunTask asked once more
+        with the same clientToken."""
+        held = self.janitor.using(cap.provider) if cap.kind == "managed" else contextlib.nullcontext()
+        with held:
+            try:
+                return self._run_task(body, spec, size, cap, ref, attempt)
+            except AwsCallError as exc:
+                if not provider_not_associated(exc):
+                    raise
+                log.warning("Capacity provider left the cluster, attaching it again: %s", exc.message)
+                self.ecs.forget_cluster(cap.cluster)
+                if cap.provider:
+                    self.capacity.forget(cap.cluster, cap.provider)
+            return self._run_task(body, spec, size, cap, ref, attempt)
+
+    def _run_task(self, body: dict[str, Any], spec: Any, size: TaskSize, cap: Any, ref: JobRef, attempt: int):
+        self._ensure_capacity(body, cap)
+        self.logs.ensure_group(self.settings.log_group)
+        td_arn = self.ecs.ensure_task_definition(task_definition(spec, self.settings, size))
+        return self.ecs.run_task(run_task(spec, self.settings, ref, attempt, td_arn, cap))
+
+    def _ensure_capacity(self, body: dict[str, Any], cap: Any) -> None:
+        self.ecs.ensure_cluster(cap.cluster, self.settings.create_cluster, cap.kind == "fargate")
+        if cap.kind == "existing":
+            self.capacity.ensure_attached(cap.cluster, cap.provider)
+        if cap.kind == "managed":
+            self._provider_clusters[cap.provider] = cap.cluster
+            if self.capacity.ensure(cap.cluster, cap.provider, cap.requests):
+                message = f"created capacity provider {cap.provider} (Auto Scaling group and launch template)"
+                self.events(body, "Normal", "CapacityCreated", message)
 
     def _fail_attempt(
         self,

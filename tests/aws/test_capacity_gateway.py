@@ -3,6 +3,8 @@ only idle capacity the operator made."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from odm_operator.api.validation import parse_spec
@@ -112,6 +114,59 @@ def test_the_janitor_deletes_only_idle_capacity_it_created(aws, client):
     )
     names = [t["LaunchTemplateName"] for t in client("ec2").describe_launch_templates()["LaunchTemplates"]]
     assert idle.provider not in names and busy.provider in names and "team-cp" in names
+
+
+def test_the_janitor_leaves_a_provider_alone_while_a_job_is_starting_a_task_on_it(aws, client):
+    client("ecs").create_cluster(clusterName="odm")
+    gw = gateway(client)
+    cap = desired(client)
+    gw.ensure("odm", cap.provider, cap.requests)
+    clock = FakeClock()
+    janitor = Janitor(gw, lambda name: "odm", grace=3600, clock=clock)
+    with janitor.using(cap.provider):
+        clock.now += 7200  # RunTask throttled for longer than the grace period
+        assert janitor.sweep() == []
+        assert cap.provider in providers_of(client)
+    assert janitor.sweep() == [], "releasing the provider counts as using it"
+    clock.now += 3600
+    assert janitor.sweep() == [cap.provider]
+
+
+class GatewayWithAJobArriving(CapacityGateway):
+    """Starts ``job`` right when the janitor begins deleting, and notes whether it got in before the deletion."""
+
+    job: threading.Thread
+    entered: threading.Event
+    got_in_during_deletion: bool | None = None
+
+    def delete(self, cluster: str, name: str) -> bool:
+        self.job.start()
+        # Proving a negative needs a window: a job that did not wait would be inside at once.
+        self.got_in_during_deletion = self.entered.wait(timeout=0.3)
+        return super().delete(cluster, name)
+
+
+def test_a_job_that_wants_a_provider_being_deleted_waits_for_the_deletion(aws, client):
+    client("ecs").create_cluster(clusterName="odm")
+    gw = GatewayWithAJobArriving(client("ec2"), client("autoscaling"), EcsGateway(client("ecs")))
+    cap = desired(client)
+    gw.ensure("odm", cap.provider, cap.requests)
+    clock = FakeClock()
+    janitor = Janitor(gw, lambda name: "odm", grace=3600, clock=clock)
+    clock.now += 3600
+    found: list[bool] = []
+
+    def job() -> None:
+        with janitor.using(cap.provider):
+            gw.entered.set()
+            found.append(cap.provider in providers_of(client))
+
+    gw.job, gw.entered = threading.Thread(target=job), threading.Event()
+    assert janitor.sweep() == [cap.provider]
+    gw.job.join(timeout=10)
+    assert gw.got_in_during_deletion is False
+    assert found == [False], "the job waited, then found the provider gone"
+    assert gw.ensure("odm", cap.provider, cap.requests) is True, "and it is created again for the job"
 
 
 def test_the_gateway_refuses_to_delete_a_provider_it_did_not_create(aws, client):

@@ -67,6 +67,26 @@ def test_a_job_with_the_same_capacity_spec_reuses_the_provider(e2e: E2E):
     assert {op: after.get(op, 0) - before.get(op, 0) for op in CREATES} == dict.fromkeys(CREATES, 0)
 
 
+def test_a_provider_detached_behind_the_operators_back_is_attached_again(e2e: E2E):
+    # Another tool's PutClusterCapacityProviders (Terraform's aws_ecs_cluster_capacity_providers, say) replaces the
+    # whole list and drops the operator's provider while the operator remembers it as attached.
+    ns = e2e.namespace()
+    e2e.apply(ec2_job("first", ns, maxInstances=5))
+    provider = e2e.wait_phase(ns, "first", "Succeeded", "Failed")["status"]["aws"]["capacityProvider"]
+    cluster = e2e.ecs.describe_clusters(clusters=["odm"])["clusters"][0]
+    e2e.ecs.put_cluster_capacity_providers(
+        cluster="odm",
+        capacityProviders=[p for p in cluster["capacityProviders"] if p != provider],
+        defaultCapacityProviderStrategy=cluster["defaultCapacityProviderStrategy"],
+    )
+    e2e.apply(ec2_job("second", ns, maxInstances=5))
+    job = e2e.wait_phase(ns, "second", "Succeeded", "Failed")
+    status = job["status"]
+    assert (status["phase"], status["aws"]["capacityProvider"]) == ("Succeeded", provider), status
+    assert provider in cluster_providers(e2e)
+    assert len(status["attempts"]) == 1 and len(e2e.tasks_of(job["metadata"]["uid"])) == 1
+
+
 def test_a_job_waits_in_starting_with_scaling_out_until_placed(e2e: E2E):
     ns = e2e.namespace()
     e2e.apply(ec2_job("scale", ns, maxInstances=4, instanceTypes=["m6i.2xlarge"]))

@@ -57,6 +57,11 @@ class CapacityGateway:
             self.attach(cluster, name)
             self._ready.add((cluster, name))
 
+    def forget(self, cluster: str, name: str) -> None:
+        """Check the provider and its attachment again on the next ensure."""
+        with self._lock:
+            self._ready.discard((cluster, name))
+
     def _ensure_template(self, name: str, request: dict[str, Any]) -> bool:
         try:
             self.ec2.describe_launch_templates(LaunchTemplateNames=[name])

@@ -77,6 +77,11 @@ class EcsGateway:
                 self._attach(name, cluster, FARGATE_PROVIDERS)
             self._clusters.add(key)
 
+    def forget_cluster(self, name: str) -> None:
+        """Look at the cluster again on the next ensure (its providers changed behind our back)."""
+        with self._cluster_lock:
+            self._clusters = {k for k in self._clusters if not k.startswith(f"{name}|")}
+
     def attach_provider(self, cluster: str, provider: str) -> None:
         """Attach ``provider`` keeping every provider already on the cluster (read-modify-write, serialized)."""
         with self._cluster_lock:

@@ -88,6 +88,15 @@ def describe(exc: BaseException, operation: str) -> str:
     return f"{operation} failed: {exc}"
 
 
+# RunTask's answer when the strategy names a provider the cluster does not have (anymore): someone detached it
+# since the operator attached it (another tool's PutClusterCapacityProviders replaces the whole list).
+NOT_ASSOCIATED = "not associated with the cluster"
+
+
+def provider_not_associated(exc: AwsCallError) -> bool:
+    return exc.code == "InvalidParameterException" and NOT_ASSOCIATED in exc.message
+
+
 class AwsCallError(Exception):
     """A classified failure of one AWS call, carrying what status needs."""
 
