@@ -290,7 +290,7 @@ class Runtime:
             )
             return self._write(body, written, new)
         if task is not None:
-            observed = from_describe(task)
+            observed = from_describe(task, observed_at=now_rfc3339())
             self.tracker.record(observed)
             self._watch(job.uid, cap.cluster, observed.arn)
             log.info(
@@ -324,7 +324,8 @@ class Runtime:
             tasks = self.ecs.tasks_started_by(cluster, contract.started_by(job.uid))
         except AwsCallError as exc:
             raise TransientError(exc.message) from exc
-        mine = [from_describe(t) for t in tasks]
+        seen = now_rfc3339()
+        mine = [from_describe(t, observed_at=seen) for t in tasks]
         mine = [t for t in mine if t.attempt == attempt]
         if not mine:
             log.info("Found no task to adopt job=%s/%s attempt=%d", job.namespace, job.name, attempt)

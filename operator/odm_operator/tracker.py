@@ -169,6 +169,9 @@ class Tracker:
         with self._lock:
             by_cluster: dict[str, list[str]] = {}
             for arn, cluster in self._watched.items():
+                known = self._observed.get(arn)
+                if known is not None and known.stopped:
+                    continue  # final: its job's pass has it; ECS forgetting it later must not turn it MISSING
                 by_cluster.setdefault(cluster, []).append(arn)
         for cluster, arns in by_cluster.items():
             try:

@@ -616,7 +616,8 @@ class ChaosRun:
         if [a.get("number") for a in attempts] != list(range(1, len(attempts) + 1)):
             self.report.lost.append(f"{where}: attempt numbers {[a.get('number') for a in attempts]}")
         if s.attempts and not s.attempts[0] <= len(attempts) <= s.attempts[1]:
-            self.report.wrong.append(f"{where}: {len(attempts)} attempts, expected {s.attempts}")
+            ended = [(a.get("reason"), a.get("stoppedReason")) for a in attempts]
+            self.report.wrong.append(f"{where}: {len(attempts)} attempts, expected {s.attempts}: {ended}")
         recorded = {(a.get("number"), a.get("taskArn")) for a in attempts if a.get("taskArn")}
         started = {(t.attempt, t.arn) for t in tasks}
         for attempt, arn in sorted(started - recorded, key=str):

@@ -180,18 +180,15 @@ def test_idle_managed_capacity_is_collected_and_capacity_in_use_is_not(e2e: E2E)
     e2e.apply(long_job)
     busy = e2e.wait_phase(ns, "long", "Running")["status"]["aws"]["capacityProvider"]
     assert busy != idle
+    autoscaling, ec2 = e2e.stack.client("autoscaling"), e2e.stack.client("ec2")
+
+    def collected() -> bool:  # detached first, then the group, the provider and the template go
+        groups = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[idle])["AutoScalingGroups"]
+        templates = [t["LaunchTemplateName"] for t in ec2.describe_launch_templates()["LaunchTemplates"]]
+        return idle not in cluster_providers(e2e) and groups == [] and idle not in templates
+
     # Grace is 3600 simulated seconds: 6 s of real time at the e2e time scale.
-    e2e.eventually(lambda: idle not in cluster_providers(e2e), 60, f"idle provider {idle} still attached")
+    e2e.eventually(collected, 60, f"idle provider {idle} still there")
     assert busy in cluster_providers(e2e)
-    assert (
-        e2e.stack.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[idle])[
-            "AutoScalingGroups"
-        ]
-        == []
-    )
-    assert idle not in [
-        t["LaunchTemplateName"]
-        for t in e2e.stack.client("ec2").describe_launch_templates()["LaunchTemplates"]
-    ]
     assert "sandbox-ec2" in cluster_providers(e2e)
     assert e2e.wait_phase(ns, "long", "Succeeded", "Failed", timeout=90)["status"]["phase"] == "Succeeded"

@@ -343,6 +343,26 @@ class TestFailures:
 
         assert refused.value.response["Error"]["Code"] == "InvalidParameterException"
 
+    def test_a_provider_with_a_waiting_task_cannot_be_removed_from_the_cluster_until_the_task_stops(
+        self, aws, ecs
+    ):
+        provider = create_ec2_capacity(aws, "odm-busy", max_size=0, instance_types=["r5.xlarge"])
+        task = run_job(aws, provider)
+        others = list(ecs.describe_clusters(clusters=[CLUSTER])["clusters"][0]["capacityProviders"])
+        others.remove(provider)
+
+        with pytest.raises(ClientError) as refused:
+            ecs.put_cluster_capacity_providers(
+                cluster=CLUSTER, capacityProviders=others, defaultCapacityProviderStrategy=[]
+            )
+
+        assert refused.value.response["Error"]["Code"] == "ResourceInUseException"
+        ecs.stop_task(cluster=CLUSTER, task=task["taskArn"])
+        ecs.put_cluster_capacity_providers(
+            cluster=CLUSTER, capacityProviders=others, defaultCapacityProviderStrategy=[]
+        )
+        assert provider not in ecs.describe_clusters(clusters=[CLUSTER])["clusters"][0]["capacityProviders"]
+
 
 class TestStopping:
     def test_a_spot_interruption_stops_the_running_task_with_spot_interruption(self, aws, ecs, slow_odm):

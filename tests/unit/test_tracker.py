@@ -47,3 +47,23 @@ def test_a_forgotten_task_is_not_reported():
     for _ in range(MISSING_POLLS):
         t.poll()
     assert t.get(ARN) is None and t.changes == []
+
+
+def test_a_stopped_task_is_final_it_is_not_described_again_nor_turned_missing_when_ecs_forgets_it():
+    # Its job's pass may be slow to act on the stop (throttled output listing); ECS forgets a stopped task after
+    # an hour, and the job must still see how its task ended, not MISSING.
+    answers = {ARN: {"taskArn": ARN, "lastStatus": "STOPPED", "stopCode": "EssentialContainerExited"}}
+    asked: list[list[str]] = []
+
+    def describe(cluster, arns):
+        asked.append(list(arns))
+        return [answers[a] for a in arns if a in answers]
+
+    t = Tracker(describe, 1.0)
+    t.watch("odm", ARN)
+    t.poll()
+    del answers[ARN]
+    for _ in range(MISSING_POLLS + 1):
+        t.poll()
+    assert asked == [[ARN]], "described once"
+    assert t.get(ARN).last_status == "STOPPED"

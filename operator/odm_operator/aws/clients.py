@@ -21,6 +21,9 @@ from .. import metrics
 RETRY_MODE = "standard"
 # Five attempts over ~20 s of backoff ride out a throttling burst without hiding a real outage for long.
 TOTAL_MAX_ATTEMPTS = 5
+# Progress reads are best effort and start again from the remembered position at the next poll: two attempts, so
+# a throttled FilterLogEvents does not hold the tracker (and every job's state changes) for many seconds.
+LOGS_MAX_ATTEMPTS = 2
 # Handler threads share the clients; enough pooled connections that they do not queue behind each other.
 MAX_POOL_CONNECTIONS = 32
 
@@ -37,18 +40,18 @@ class Clients:
 def make_clients(region: str) -> Clients:
     session = boto3.session.Session(region_name=region)
     config = Config(
-        retries={"mode": RETRY_MODE, "total_max_attempts": TOTAL_MAX_ATTEMPTS},
         max_pool_connections=MAX_POOL_CONNECTIONS,
         connect_timeout=5,
         read_timeout=30,
     )
 
-    def client(name: str) -> Any:
-        return metrics.instrument(session.client(name, config=config))  # counts calls, outcomes, throttles
+    def client(name: str, attempts: int = TOTAL_MAX_ATTEMPTS) -> Any:
+        tuned = config.merge(Config(retries={"mode": RETRY_MODE, "total_max_attempts": attempts}))
+        return metrics.instrument(session.client(name, config=tuned))  # counts calls, outcomes, throttles
 
     return Clients(
         ecs=client("ecs"),
-        logs=client("logs"),
+        logs=client("logs", LOGS_MAX_ATTEMPTS),
         s3=client("s3"),
         ec2=client("ec2"),
         autoscaling=client("autoscaling"),

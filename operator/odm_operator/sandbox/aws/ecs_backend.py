@@ -4,7 +4,8 @@ moto's RunTask on an Auto Scaling group capacity provider with no registered ins
 accepts the task in PROVISIONING and scales out (the operator depends on that to scale from zero). moto's
 StopTask jumps straight to STOPPED without a stop code; ECS sets desiredStatus STOPPED, deletes the task's
 tags and lets the agent stop the containers. moto's DescribeCapacityProviders without names fails with HTTP 500
-(ECS lists them all). moto's ListTasks returns every task when no desiredStatus is
+(ECS lists them all). moto's PutClusterCapacityProviders removes a provider that tasks still use; ECS refuses
+with ResourceInUseException. moto's ListTasks returns every task when no desiredStatus is
 given (ECS: RUNNING only), and its DescribeTasks scans every task of every cluster per requested ARN. The
 patches replace those methods on the backend *instance* (never on moto's classes, so other moto users in the
 process are untouched); moto's reset creates new instances, so the HTTP middleware calls ``ensure`` before
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from moto.ecs.exceptions import InvalidParameterException
+from moto.ecs.exceptions import ECSException, InvalidParameterException
 from moto.ecs.models import Task
 
 from .agent import SimulatedEcsAgent
@@ -33,6 +34,13 @@ NOT_ASSOCIATED_MESSAGE = (
     "with the cluster. Associate the capacity provider with the cluster or specify a valid capacity "
     "provider and try again."
 )
+
+IN_USE_MESSAGE = "The specified capacity provider is in use and cannot be removed."
+
+
+class ResourceInUseException(ECSException):
+    def __init__(self, message: str) -> None:
+        super().__init__("ResourceInUseException", message)
 
 
 class EcsBackendPatches:
@@ -54,6 +62,7 @@ class EcsBackendPatches:
                 "describe_tasks",
                 "list_tasks",
                 "describe_capacity_providers",
+                "put_cluster_capacity_providers",
             ):
                 backend.__dict__.pop(name, None)
         original_run_task = backend.run_task
@@ -137,7 +146,23 @@ class EcsBackendPatches:
             # ECS lists every provider of the account when no names are given; moto fails with HTTP 500.
             return original_describe_providers(names if names else list(backend.capacity_providers))
 
+        original_put_providers = backend.put_cluster_capacity_providers
+
+        def put_cluster_capacity_providers(
+            cluster_name: str,
+            capacity_providers: list[str] | None,
+            default_strategy: list[dict[str, Any]] | None,
+        ) -> Any:
+            cluster = backend._get_cluster(cluster_name)
+            if capacity_providers is not None:
+                removed = set(cluster.capacity_providers or []) - set(capacity_providers)
+                for task in backend.tasks.get(cluster.name, {}).values():
+                    if task.capacity_provider_name in removed and task.last_status != "STOPPED":
+                        raise ResourceInUseException(IN_USE_MESSAGE)
+            return original_put_providers(cluster_name, capacity_providers, default_strategy)
+
         backend.describe_capacity_providers = describe_capacity_providers
+        backend.put_cluster_capacity_providers = put_cluster_capacity_providers
         backend.run_task = run_task
         backend.stop_task = stop_task
         backend.describe_tasks = describe_tasks
