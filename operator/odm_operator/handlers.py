@@ -7,6 +7,7 @@ runtime only, so handlers return nothing.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ from kubernetes.client.rest import ApiException
 
 from . import API_GROUP, API_VERSION, PLURAL, metrics
 from .aws.clients import make_clients
+from .events import EventPoster
 from .k8s import KubeWriter, api_client
 from .plan.policy import Peer
 from .plan.status import FINISHED, spec_drift
@@ -45,7 +47,10 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     settings.posting.level = logging.WARNING  # post Events ourselves, not every log line
     settings.watching.server_timeout = 300
     kube = KubeWriter(api_client())
-    runtime = Runtime(SETTINGS, make_clients(SETTINGS.region), kube, kube.event)
+    events = EventPoster(kube.event)
+    events.start()
+    memo.events = events
+    runtime = Runtime(SETTINGS, make_clients(SETTINGS.region), kube, events)
     runtime.start()
     metrics.serve(SETTINGS.metrics_port)
     memo.runtime = runtime
@@ -57,6 +62,9 @@ def cleanup(memo: kopf.Memo, **_: Any) -> None:
     runtime = getattr(memo, "runtime", None)
     if runtime is not None:
         runtime.stop()
+    events = getattr(memo, "events", None)
+    if events is not None:
+        events.stop()
 
 
 @kopf.index(*RESOURCE)
@@ -85,7 +93,7 @@ def _reconcile(body: kopf.Body, memo: kopf.Memo, index: kopf.Index | None = None
         if _age_seconds(meta) >= SETTINGS.resync_seconds / 2:
             memo.runtime.kube.add_finalizer(_plain(body)["metadata"], FINALIZER)
         return
-    peers = list(index.get(body["metadata"]["namespace"], [])) if index is not None else []
+    peers = _peers(body, memo, index)
     try:
         memo.runtime.reconcile(_plain(body), peers)
     except TransientError as exc:
@@ -128,8 +136,24 @@ def _ttl_pending(spec: kopf.Spec, status: kopf.Status, **_: Any) -> bool:
 
 
 @kopf.timer(*RESOURCE, interval=SETTINGS.resync_seconds, when=kopf.any_([_active, _ttl_pending]))
-def on_timer(body: kopf.Body, memo: kopf.Memo, odmjobs_by_namespace: kopf.Index, **_: Any) -> None:
-    _reconcile(body, memo, odmjobs_by_namespace)
+async def on_timer(body: kopf.Body, memo: kopf.Memo, odmjobs_by_namespace: kopf.Index, **_: Any) -> None:
+    """The safety-net resync. It only decides whether a pass is due (none ran within the interval) and queues it
+    on the dispatcher's threads, so a thousand timers never hold kopf's thread pool from new jobs' handlers."""
+    runtime = memo.runtime
+    if not runtime.resync_due(body["metadata"]["uid"]):
+        return
+    if FINALIZER not in (body["metadata"].get("finalizers") or []):
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, _reconcile, body, memo, odmjobs_by_namespace)
+        return
+    runtime.resync(_plain(body), _peers(body, memo, odmjobs_by_namespace))
+
+
+def _peers(body: kopf.Body, memo: kopf.Memo, index: kopf.Index | None) -> list[Peer]:
+    namespace = body["metadata"]["namespace"]
+    if index is None or not memo.runtime.needs_peers(namespace):
+        return []
+    return list(index.get(namespace, []))
 
 
 @kopf.on.delete(*RESOURCE)

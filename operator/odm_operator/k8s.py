@@ -34,11 +34,14 @@ class KubeWriter:
         self.core = kubernetes.client.CoreV1Api(client)
         self.writes = 0
 
-    def event(self, body: dict[str, Any], kind: str, reason: str, message: str) -> None:
-        """Post a core/v1 Event about the job. Events are best effort: a failure is logged, never raised
-        (kopf's own event poster only works inside its handlers; the dispatcher runs outside them)."""
+    def event(
+        self, body: dict[str, Any], kind: str, reason: str, message: str, at: str | None = None
+    ) -> None:
+        """Post a core/v1 Event about the job (that happened ``at``, RFC 3339; default now). Events are best
+        effort: a failure is logged, never raised (kopf's own event poster only works inside its handlers; the
+        dispatcher runs outside them)."""
         meta = body["metadata"]
-        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        now = at or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         event = {
             "apiVersion": "v1",
             "kind": "Event",

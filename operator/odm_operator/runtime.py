@@ -12,7 +12,7 @@ import copy
 import dataclasses
 import logging
 import threading
-from collections.abc import Callable
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +26,7 @@ from .aws.errors import AwsCallError, classify_run_failure, provider_not_associa
 from .aws.logs import LogsGateway
 from .aws.s3 import Dataset, S3Gateway
 from .dispatch import Dispatcher
+from .events import EventFn
 from .janitor import Janitor
 from .k8s import KubeWriter
 from .plan import reconcile as plan
@@ -45,11 +46,10 @@ from .plan.outputs import outputs_from
 from .plan.policy import Peer, check_policy, quota_wait
 from .plan.sizing import SizingError, escalated
 from .plan.status import FINISHED, merge_patch, now_rfc3339, phase_changed, with_drift
-from .settings import Settings
+from .settings import Settings, policy_for
 from .tracker import Tracker
 
 log = logging.getLogger(__name__)
-EventFn = Callable[[dict[str, Any], str, str, str], None]
 # A pass may need more than one decision (adoption found nothing -> start); never loop forever.
 MAX_STEPS = 4
 # Finalized jobs remembered against late passes; a late pass comes within seconds, not thousands of deletions.
@@ -101,6 +101,7 @@ class Runtime:
         # Jobs whose finalizer ran, newest last: a pass that was already on its way (a stale kopf body, a dispatched
         # pass) must not start a task for a job that is gone. Only recent ones matter, so the set is bounded.
         self._finalized: dict[str, None] = {}
+        self._last_pass: dict[str, float] = {}  # uid -> monotonic time of its last pass, for the resync timer
 
     def start(self) -> None:
         self.dispatch.start()
@@ -117,6 +118,24 @@ class Runtime:
         owner = self._owners.get(task.arn)
         if owner is not None:
             self.dispatch.submit(owner)
+
+    def needs_peers(self, namespace: str) -> bool:
+        """Whether passes in ``namespace`` need its other jobs (only a concurrency quota looks at them)."""
+        policy = policy_for(self.settings, namespace)
+        return policy is not None and policy.max_concurrent_jobs is not None
+
+    def resync_due(self, uid: str) -> bool:
+        """No pass for this job within the resync interval: events and the tracker kept it current otherwise."""
+        last = self._last_pass.get(uid)
+        return last is None or time.monotonic() - last >= self.settings.resync_seconds
+
+    def resync(self, body: dict[str, Any], peers: list[Peer] | None) -> None:
+        """Queue a safety-net pass on the dispatcher's threads (the kopf timer only decides that one is due)."""
+        uid = body["metadata"]["uid"]
+        self._bodies[uid] = body
+        if peers is not None:
+            self._peers[uid] = peers
+        self.dispatch.submit(uid)
 
     def _reconcile_known(self, uid: str) -> None:
         body = self._bodies.get(uid)
@@ -155,6 +174,7 @@ class Runtime:
             self._bodies[uid] = body
             if peers is not None:
                 self._peers[uid] = peers
+            self._last_pass[uid] = time.monotonic()
             requeue = self._reconcile(body, self._peers.get(uid, []))
         if requeue is not None:
             self.dispatch.later(uid, requeue)
@@ -483,7 +503,7 @@ class Runtime:
                 self._finalized.pop(next(iter(self._finalized)))
         with self._locks_guard:
             self._locks.pop(meta["uid"], None)
-        for cache in (self._memory, self._bodies, self._peers, self._admitted):
+        for cache in (self._memory, self._bodies, self._peers, self._admitted, self._last_pass):
             cache.pop(meta["uid"], None)
         metrics.forget_job(meta["uid"])
 

@@ -22,6 +22,10 @@ JANITOR_OPERATIONS = {
 }
 
 
+
+def event_reasons(e2e: E2E, ns: str) -> list[str]:
+    return e2e.kubectl("get", "events", "-n", ns, "-o", "jsonpath={.items[*].reason}").stdout.split()
+
 def diff(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
     return {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
 
@@ -55,8 +59,9 @@ def test_a_job_succeeds_with_every_status_field_filled(e2e: E2E):
     assert conditions["Running"]["status"] == "False"
     assert all(c["observedGeneration"] == job["metadata"]["generation"] for c in status["conditions"])
     assert "Failed" not in conditions
-    events = e2e.kubectl("get", "events", "-n", ns, "-o", "jsonpath={.items[*].reason}").stdout.split()
-    assert {"Starting", "Running", "Succeeded"} <= set(events)
+    e2e.eventually(  # posted from a queue, right after the status write
+        lambda: {"Starting", "Running", "Succeeded"} <= set(event_reasons(e2e, ns)), 10, "phase events"
+    )
     table = e2e.kubectl("get", "odmj", "-n", ns).stdout
     assert "Succeeded" in table.splitlines()[1]
 
@@ -189,8 +194,7 @@ def test_an_invalid_job_fails_with_invalid_spec_and_makes_no_aws_call(e2e: E2E):
     assert "spec.resources.gpu" in status["message"] and "spec.resources.cpu" in status["message"]
     assert {c["type"]: c["status"] for c in status["conditions"]}["Accepted"] == "False"
     assert job_calls(e2e.calls(), before) == {}
-    events = e2e.kubectl("get", "events", "-n", ns, "-o", "jsonpath={.items[*].reason}").stdout.split()
-    assert "InvalidSpec" in events
+    e2e.eventually(lambda: "InvalidSpec" in event_reasons(e2e, ns), 10, "an InvalidSpec event")
 
 
 def test_a_schema_invalid_job_is_refused_by_kubectl_with_the_field_path(e2e: E2E):
