@@ -22,9 +22,9 @@ JANITOR_OPERATIONS = {
 }
 
 
-
 def event_reasons(e2e: E2E, ns: str) -> list[str]:
     return e2e.kubectl("get", "events", "-n", ns, "-o", "jsonpath={.items[*].reason}").stdout.split()
+
 
 def diff(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
     return {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
