@@ -45,7 +45,14 @@ from .plan.observed import from_describe
 from .plan.outputs import outputs_from
 from .plan.policy import Peer, check_policy, quota_wait
 from .plan.sizing import SizingError, escalated
-from .plan.status import FINISHED, merge_patch, now_rfc3339, phase_changed, with_drift
+from .plan.status import (
+    FINISHED,
+    merge_patch,
+    now_rfc3339,
+    only_live_fields_changed,
+    phase_changed,
+    with_drift,
+)
 from .settings import Settings, policy_for
 from .tracker import Tracker
 
@@ -523,6 +530,8 @@ class Runtime:
         patch = merge_patch(old, new)
         if not patch:
             return new
+        if only_live_fields_changed(old, new):
+            return old  # written with the next real change (see plan/status.py)
         meta = body["metadata"]
         updated = self.kube.patch_status(meta["namespace"], meta["name"], patch)
         if updated is not None:

@@ -7,7 +7,7 @@ import pytest
 from odm_operator.api.validation import parse_spec
 from odm_operator.plan import reconcile as plan
 from odm_operator.plan.observed import ContainerState, ObservedTask, missing
-from odm_operator.plan.status import conditions, merge_patch, spec_drift, with_drift
+from odm_operator.plan.status import conditions, merge_patch, only_live_fields_changed, spec_drift, with_drift
 
 NOW = datetime(2026, 11, 21, 12, 0, 0, tzinfo=UTC)
 TIMING = plan.Timing(backoff_seconds=10, backoff_max_seconds=300, time_scale=1)
@@ -278,3 +278,30 @@ def test_a_stale_observation_does_not_count_as_waiting_for_capacity():
     assert stale == ObservedTask(
         "arn:task/1", "PROVISIONING", created_at=ts(-1300), observed_at=ts(), capacity_provider="FARGATE"
     ), "the observation time is not a change of the task"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "live_only"),
+    [
+        (
+            {"aws": {"lastStatus": "PENDING", "taskArn": "t"}},
+            {"aws": {"lastStatus": "ACTIVATING", "taskArn": "t"}},
+            True,
+        ),
+        ({"aws": {"taskArn": "t"}}, {"aws": {"lastStatus": "RUNNING", "taskArn": "t"}}, True),
+        ({"aws": {"lastStatus": "PENDING"}}, {"aws": {"lastStatus": "PENDING", "taskArn": "t"}}, False),
+        (
+            {"phase": "Starting", "aws": {"lastStatus": "PENDING"}},
+            {"phase": "Running", "aws": {"lastStatus": "RUNNING"}},
+            False,
+        ),
+        (
+            {"message": "a", "aws": {"lastStatus": "PENDING"}},
+            {"message": "b", "aws": {"lastStatus": "PENDING"}},
+            False,
+        ),
+        ({"aws": {"lastStatus": "PENDING"}}, {"aws": {"lastStatus": "PENDING"}}, False),
+    ],
+)
+def test_only_a_passing_ecs_state_is_not_worth_a_status_write_on_its_own(old, new, live_only):
+    assert only_live_fields_changed(old, new) is live_only

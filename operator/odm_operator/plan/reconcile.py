@@ -261,8 +261,10 @@ def _track(
                 with_phase(status, "Failed", "CapacityUnavailable", message, stamp, job.generation), actions
             )
         if observed.last_status in STARTING_STATES:
-            waiting = "waiting for capacity" if observed.last_status == "PROVISIONING" else "pulling images"
-            message = f"attempt {active['number']}: task {observed.last_status} ({waiting})"
+            if observed.last_status == "PROVISIONING":
+                message = f"attempt {active['number']}: task PROVISIONING (waiting for capacity)"
+            else:  # PENDING or ACTIVATING: one message, so the passing ECS state alone costs no status write
+                message = f"attempt {active['number']}: task placed, pulling images and starting"
             return Decision(
                 with_phase(status, "Starting", "Starting", message, stamp, job.generation),
                 requeue_after=deadline_in,

@@ -100,6 +100,18 @@ def merge_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return patch
 
 
+def only_live_fields_changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether ``new`` differs from ``old`` only in ``aws.lastStatus``: ECS's passing states (PENDING, ACTIVATING,
+    DEACTIVATING, STOPPING, ...) are recorded along with the next real change, not written on their own."""
+    patch = merge_patch(old, new)
+    if set(patch) != {"aws"}:
+        return False
+    before, after = dict(old.get("aws") or {}), dict(new.get("aws") or {})
+    before.pop("lastStatus", None)
+    after.pop("lastStatus", None)
+    return before == after
+
+
 def phase_changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
     return (old.get("phase"), old.get("reason")) != (new.get("phase"), new.get("reason"))
 
