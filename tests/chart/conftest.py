@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
+
+from ..tools import tool_binary
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "helm" / "odm-operator"
@@ -35,16 +35,8 @@ VALUES: dict[str, tuple[str, ...]] = {
 }
 
 
-def helm_binary() -> str:
-    local = REPO / ".tools" / "bin" / "helm"
-    found = str(local) if local.exists() else shutil.which("helm")
-    if not found:
-        pytest.fail("helm not found: run `make tools` (make test does)")
-    return found
-
-
 def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run([helm_binary(), *args], capture_output=True, text=True, timeout=60)
+    result = subprocess.run([tool_binary("helm"), *args], capture_output=True, text=True, timeout=60)
     if check and result.returncode != 0:
         raise AssertionError(f"helm {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
-import shutil
 import subprocess
 
-import pytest
 import yaml
 
-from .conftest import REPO, helm_binary, render
+from ..tools import tool_binary
+from .conftest import REPO, render
 
 GENERATOR = REPO / "scripts" / "generate-manifests.py"
 
@@ -21,20 +20,12 @@ def _generator():
     return module
 
 
-def kubectl_binary() -> str:
-    local = REPO / ".tools" / "bin" / "kubectl"
-    found = str(local) if local.exists() else shutil.which("kubectl")
-    if not found:
-        pytest.fail("kubectl not found: run `make tools` (make test does)")
-    return found
-
-
 def _key(doc: dict) -> tuple[str, str, str]:
     return doc["kind"], doc["metadata"]["name"], doc["metadata"].get("namespace", "")
 
 
 def test_the_generated_files_are_what_the_chart_renders_now():
-    generated = _generator().render(helm_binary())
+    generated = _generator().render(tool_binary("helm"))
     for name, content in generated.items():
         assert (REPO / "manifests" / name).read_text() == content, (
             f"manifests/{name} is stale: run `make manifests`"
@@ -43,7 +34,10 @@ def test_the_generated_files_are_what_the_chart_renders_now():
 
 def test_kubectl_kustomize_builds_the_chart_defaults_plus_the_namespace():
     out = subprocess.run(
-        [kubectl_binary(), "kustomize", str(REPO / "manifests")], capture_output=True, text=True, timeout=60
+        [tool_binary("kubectl"), "kustomize", str(REPO / "manifests")],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert out.returncode == 0, out.stderr
     built = {_key(d): d for d in yaml.safe_load_all(out.stdout) if d}

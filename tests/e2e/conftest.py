@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import shutil
 import subprocess
 import time
 import urllib.request
@@ -17,6 +16,8 @@ import pytest
 
 from odm_operator.sandbox.stack import Stack
 
+from ..tools import tool_binary
+
 REPO = Path(__file__).resolve().parents[2]
 # Simulated seconds per real second: a 30-image job (~14 simulated minutes) takes ~1.5 s.
 TIME_SCALE = 600.0
@@ -25,18 +26,10 @@ _names = itertools.count(1)
 POLL_SECONDS = 0.05
 
 
-def kubectl_binary() -> str:
-    local = REPO / ".tools" / "bin" / "kubectl"
-    found = str(local) if local.exists() else shutil.which("kubectl")
-    if not found:
-        pytest.fail("kubectl not found: run `make tools` (make test does)")
-    return found
-
-
 class E2E:
     def __init__(self, stack: Stack, tmp: Path):
         self.stack = stack
-        self.kubectl_path = kubectl_binary()
+        self.kubectl_path = tool_binary("kubectl")
         self.cache = tmp / "kubectl-cache"
         self.ecs = stack.client("ecs")
         self.s3 = stack.client("s3")
