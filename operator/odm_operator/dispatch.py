@@ -1,9 +1,10 @@
 """Reconcile passes that are not kopf events: a tracked task changed, or something falls due later.
 
-kopf calls the runtime on object events and on a slow resync timer. Everything else is driven from here: the
-tracker reports a changed task (so a job moves to Running or Succeeded within one poll, without any per-job
-timer), and the planner's ``requeue_after`` (retry backoff, deadline, TTL) schedules a pass at the right moment.
-A small thread pool runs the passes; one pending pass per job is enough, so duplicates are dropped.
+Every pass runs here: kopf only hands over the events of the watch (handlers.py), the tracker reports a changed
+task (so a job moves to Running or Succeeded within one poll, without any per-job timer), and the planner's
+``requeue_after`` (retry backoff, deadline, TTL) and the resync interval schedule a pass at the right moment.
+A small thread pool runs the passes; one pending pass per job is enough, so duplicates are dropped, and only the
+earliest scheduled pass of a job is kept (each pass schedules the next one).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ log = logging.getLogger(__name__)
 # Passes are short (memory reads, at most a status patch); a few threads keep up with thousands of jobs.
 WORKERS = 4
 # A failed pass (the API server answered 409/5xx, AWS throttled) runs again after 1 s, doubling per failure in a
-# row up to 30 s: the event that caused it will not come again, and the resync timer may be far off.
+# row up to 30 s: the event that caused it will not come again, and the resync may be far off.
 RETRY_SECONDS, RETRY_MAX_SECONDS = 1.0, 30.0
 # The scheduler wakes at least this often (seconds), whatever is due.
 MAX_WAIT_SECONDS = 3600.0
@@ -33,6 +34,9 @@ class Dispatcher:
         self._queued: set[str] = set()
         self._failures: dict[str, int] = {}  # key -> passes failed in a row
         self._later: list[tuple[float, str]] = []
+        self._due: dict[
+            str, float
+        ] = {}  # key -> when its scheduled pass is due (heap entries not here are stale)
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -56,9 +60,21 @@ class Dispatcher:
         self._pool.submit(self._call, key)
 
     def later(self, key: str, seconds: float) -> None:
+        """Run a pass for ``key`` in ``seconds``, unless one is scheduled sooner already."""
+        at = time.monotonic() + max(0.0, seconds)
         with self._lock:
-            heapq.heappush(self._later, (time.monotonic() + max(0.0, seconds), key))
+            scheduled = self._due.get(key)
+            if scheduled is not None and scheduled <= at:
+                return
+            self._due[key] = at
+            heapq.heappush(self._later, (at, key))
         self._wake.set()
+
+    def cancel(self, key: str) -> None:
+        """Forget the key's scheduled pass and its failures (the object is gone)."""
+        with self._lock:
+            self._due.pop(key, None)
+            self._failures.pop(key, None)
 
     def _call(self, key: str) -> None:
         with self._lock:
@@ -81,7 +97,10 @@ class Dispatcher:
                 now = time.monotonic()
                 due = []
                 while self._later and self._later[0][0] <= now:
-                    due.append(heapq.heappop(self._later)[1])
+                    at, key = heapq.heappop(self._later)
+                    if self._due.get(key) == at:
+                        del self._due[key]
+                        due.append(key)
                 wait = self._later[0][0] - now if self._later else None
             for key in due:
                 self.submit(key)

@@ -1,4 +1,4 @@
-"""Kubernetes writes kopf does not make for us: status merge patches mid-handler, and TTL deletion.
+"""The operator's Kubernetes writes: status merge patches, its finalizer, Events, and TTL deletion.
 
 The operator writes status itself (not through kopf's end-of-handler patch) because an attempt must be recorded
 *before* RunTask is called; kopf would only write it after the handler returned.
@@ -82,33 +82,43 @@ class KubeWriter:
                 return None
             raise
 
-    def add_finalizer(self, meta: dict[str, Any], finalizer: str) -> None:
-        """Add ``finalizer`` to the object, unless it changed since ``meta`` was read (then whoever changed it saw
-        it first, kopf included): a JSON patch that tests the resourceVersion."""
+    def add_finalizer(self, meta: dict[str, Any], finalizer: str, resource_version: str) -> dict[str, Any]:
+        """Add ``finalizer`` to the object, unless it changed since ``resource_version`` (then its event brings the
+        new version): a JSON patch that tests the resourceVersion. Returns the updated object; raises ApiException
+        (404 gone, 409/422 changed or being deleted, 5xx)."""
         patch = [
-            {"op": "test", "path": "/metadata/resourceVersion", "value": meta["resourceVersion"]},
+            {"op": "test", "path": "/metadata/resourceVersion", "value": resource_version},
             {
                 "op": "add",
                 "path": "/metadata/finalizers",
                 "value": [*(meta.get("finalizers") or []), finalizer],
             },
         ]
+        return self._patch(meta, patch)
+
+    def remove_finalizer(self, meta: dict[str, Any], finalizer: str, index: int) -> None:
+        """Remove ``finalizer`` from the object, found at ``index`` (the patch tests that it still is). An object
+        already gone is fine; other failures raise."""
+        path = f"/metadata/finalizers/{index}"
         try:
-            self.custom.patch_namespaced_custom_object(
-                API_GROUP,
-                API_VERSION,
-                meta["namespace"],
-                PLURAL,
-                meta["name"],
-                patch,
-                _content_type="application/json-patch+json",
+            self._patch(
+                meta, [{"op": "test", "path": path, "value": finalizer}, {"op": "remove", "path": path}]
             )
-        except (
-            ApiException
-        ) as exc:  # gone, changed meanwhile (409/422) or a server error: the next pass looks again
-            log.info(
-                "Adding the finalizer failed job=%s/%s status=%s", meta["namespace"], meta["name"], exc.status
-            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    def _patch(self, meta: dict[str, Any], patch: list[dict[str, Any]]) -> dict[str, Any]:
+        self.writes += 1
+        return self.custom.patch_namespaced_custom_object(
+            API_GROUP,
+            API_VERSION,
+            meta["namespace"],
+            PLURAL,
+            meta["name"],
+            patch,
+            _content_type="application/json-patch+json",
+        )
 
     def delete(self, namespace: str, name: str) -> None:
         try:

@@ -1,8 +1,9 @@
 """The operator's runtime: runs the planner's decisions against AWS and Kubernetes for one job at a time.
 
-handlers.py calls ``reconcile`` and ``finalize``; everything they decide comes from plan/reconcile.py (pure), and
-everything they do goes through the gateways in aws/ and the status writer in k8s.py. One lock per job keeps a
-timer pass and a change handler of the same job from interleaving.
+handlers.py hands over every watch event (``observe``, ``gone``); the dispatcher runs the passes: ``reconcile``
+for a live job, ``release`` (stop its task, then remove the finalizer) for one being deleted. Everything they
+decide comes from plan/reconcile.py (pure), and everything they do goes through the gateways in aws/ and the
+writer in k8s.py. One lock per job keeps two passes of the same job from interleaving.
 """
 
 from __future__ import annotations
@@ -12,11 +13,10 @@ import copy
 import dataclasses
 import logging
 import threading
-import time
 from datetime import UTC, datetime
 from typing import Any
 
-from . import contract, metrics
+from . import API_GROUP, contract, metrics
 from .api.quantity import format_mib, to_mib
 from .api.validation import parse_s3_uri, parse_spec
 from .aws.capacity import MANAGED_PREFIX, CapacityGateway
@@ -51,6 +51,7 @@ from .plan.status import (
     now_rfc3339,
     only_live_fields_changed,
     phase_changed,
+    spec_drift,
     with_drift,
 )
 from .settings import Settings, policy_for
@@ -61,10 +62,23 @@ log = logging.getLogger(__name__)
 MAX_STEPS = 4
 # Finalized jobs remembered against late passes; a late pass comes within seconds, not thousands of deletions.
 MAX_FINALIZED = 10_000
+# The operator's finalizer: on a job from just before its first RunTask until its task is stopped.
+FINALIZER = f"{API_GROUP}/finalizer"
 
 
 class TransientError(Exception):
-    """AWS said "not now" (throttled, 5xx): kopf retries the handler later, nothing is counted against the job."""
+    """AWS said "not now" (throttled, 5xx): the dispatcher runs the pass again later, nothing is counted against
+    the job."""
+
+
+@dataclasses.dataclass(frozen=True)
+class _Admitted:
+    """A job's spec as admitted for one generation: the typed spec (None with errors) and the raw one (for drift)."""
+
+    generation: Any
+    errors: list[Any]
+    spec: Any
+    raw: dict[str, Any]
 
 
 class Runtime:
@@ -100,15 +114,15 @@ class Runtime:
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._memory: dict[str, tuple[int, dict[str, Any]]] = {}  # uid -> (resourceVersion, status) we wrote
-        # The last body and namespace peers kopf gave us per job, for passes the dispatcher runs between events.
+        # The newest body the watch gave per job, and per namespace its jobs (only where a concurrency quota needs
+        # them): what the dispatcher's passes work from.
         self._bodies: dict[str, dict[str, Any]] = {}
         self._peers: dict[str, list[Peer]] = {}
         self._owners: dict[str, str] = {}  # task ARN -> job uid
-        self._admitted: dict[str, tuple[Any, list[Any], Any]] = {}  # uid -> (generation, errors, spec)
+        self._admitted: dict[str, _Admitted] = {}
         # Jobs whose finalizer ran, newest last: a pass that was already on its way (a stale kopf body, a dispatched
         # pass) must not start a task for a job that is gone. Only recent ones matter, so the set is bounded.
         self._finalized: dict[str, None] = {}
-        self._last_pass: dict[str, float] = {}  # uid -> monotonic time of its last pass, for the resync timer
 
     def start(self) -> None:
         self.dispatch.start()
@@ -131,23 +145,44 @@ class Runtime:
         policy = policy_for(self.settings, namespace)
         return policy is not None and policy.max_concurrent_jobs is not None
 
-    def resync_due(self, uid: str) -> bool:
-        """No pass for this job within the resync interval: events and the tracker kept it current otherwise."""
-        last = self._last_pass.get(uid)
-        return last is None or time.monotonic() - last >= self.settings.resync_seconds
+    # ----- watch events (called on kopf's event loop: memory only, never blocking) -------------------------------
 
-    def resync(self, body: dict[str, Any], peers: list[Peer] | None) -> None:
-        """Queue a safety-net pass on the dispatcher's threads (the kopf timer only decides that one is due)."""
-        uid = body["metadata"]["uid"]
-        self._bodies[uid] = body
+    def observe(self, body: dict[str, Any], peers: list[Peer] | None = None) -> None:
+        """A watch event of a job: keep the newest body and queue a pass, unless the event only echoes a write of
+        ours (its resourceVersion is one we wrote, or older, with the generation and deletion state we know)."""
+        meta = body["metadata"]
+        uid = meta["uid"]
         if peers is not None:
-            self._peers[uid] = peers
+            self._peers[meta["namespace"]] = peers
+        known = self._bodies.get(uid)
+        rv = _rv(meta.get("resourceVersion"))
+        if known is not None and rv is not None:
+            known_rv = _rv(known["metadata"].get("resourceVersion"))
+            if known_rv is not None and rv < known_rv:
+                return  # an older body than the one we hold (a re-listing racing the watch)
+        self._bodies[uid] = body
+        if known is not None and not meta.get("deletionTimestamp"):
+            remembered = self._memory.get(uid)
+            same_generation = known["metadata"].get("generation") == meta.get("generation")
+            if same_generation and remembered is not None and rv is not None and rv <= remembered[0]:
+                return
         self.dispatch.submit(uid)
+
+    def gone(self, uid: str) -> None:
+        """The job left the API server: forget it (its task, if it had one, was stopped before its finalizer went)."""
+        self._finalized[uid] = None
+        while len(self._finalized) > MAX_FINALIZED:
+            self._finalized.pop(next(iter(self._finalized)))
+        self._drop(uid)
 
     def _reconcile_known(self, uid: str) -> None:
         body = self._bodies.get(uid)
-        if body is not None:
-            self.reconcile(body, self._peers.get(uid))
+        if body is None:
+            return
+        if body["metadata"].get("deletionTimestamp"):
+            self.release(body)
+        else:
+            self.reconcile(body, self._peers.get(body["metadata"]["namespace"]))
 
     def _watch(self, uid: str, cluster: str, arn: str) -> None:
         self._owners[arn] = uid
@@ -178,18 +213,18 @@ class Runtime:
         with self._lock(uid):
             if uid in self._finalized:
                 return None
-            self._bodies[uid] = body
-            if peers is not None:
-                self._peers[uid] = peers
-            self._last_pass[uid] = time.monotonic()
-            requeue = self._reconcile(body, self._peers.get(uid, []))
+            requeue, active = self._reconcile(body, peers or [])
+        if active:  # the safety net: a pass at least every resync interval while the job is not finished
+            resync = self.settings.resync_seconds
+            requeue = resync if requeue is None else min(requeue, resync)
         if requeue is not None:
             self.dispatch.later(uid, requeue)
         return requeue
 
-    def _reconcile(self, body: dict[str, Any], peers: list[Peer]) -> float | None:
+    def _reconcile(self, body: dict[str, Any], peers: list[Peer]) -> tuple[float | None, bool]:
         meta = body["metadata"]
         status = self._status(body)
+        status = self._report_drift(body, status)
         errors, spec = self._admit(body)
         policy = check_policy(spec, self.settings, meta["namespace"]) if spec is not None else []
         quota = quota_wait(
@@ -239,18 +274,35 @@ class Runtime:
                 again = again or more
             if not again:
                 break
-        return requeue
+        return requeue, status.get("phase") not in FINISHED
 
     def _admit(self, body: dict[str, Any]) -> tuple[list[Any], Any]:
         """Admission errors and the typed spec, computed once per generation (spec only changes with it)."""
         meta = body["metadata"]
         cached = self._admitted.get(meta["uid"])
-        if cached is not None and cached[0] == meta.get("generation"):
-            return cached[1], cached[2]
+        if cached is not None and cached.generation == meta.get("generation"):
+            return cached.errors, cached.spec
         errors = check_job(body, self.settings)
         spec = parse_spec(body["spec"]) if not errors else None
-        self._admitted[meta["uid"]] = (meta.get("generation"), errors, spec)
+        raw = body.get("spec") or {}
+        self._admitted[meta["uid"]] = _Admitted(meta.get("generation"), errors, spec, raw)
         return errors, spec
+
+    def _report_drift(self, body: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
+        """A spec change that got past the API server (no CEL there) to a job already accepted: keep running, say
+        so in a condition and an Event. Seen as a new generation against the spec this operator admitted."""
+        meta = body["metadata"]
+        admitted = self._admitted.get(meta["uid"])
+        if admitted is None or admitted.generation == meta.get("generation") or not status.get("phase"):
+            return status
+        fields = spec_drift(admitted.raw, body.get("spec") or {})
+        if not fields:
+            return status
+        new = self._write(
+            body, status, with_drift(status, fields, now_rfc3339(_now()), meta.get("generation"))
+        )
+        self.events(body, "Warning", "SpecImmutable", new["conditions"][-1]["message"])
+        return new
 
     def _act(self, body: dict[str, Any], job: plan.JobView, status: dict[str, Any], action: Any):
         cluster = self._cluster_of(status)
@@ -276,6 +328,7 @@ class Runtime:
     ) -> dict[str, Any]:
         spec = job.spec
         assert spec is not None
+        self._hold(body, status)
         now = _now()
         try:
             dataset = self._dataset(spec, status)
@@ -365,6 +418,21 @@ class Runtime:
             status, attempt, task, _now(), job.generation, self.settings.log_stream_prefix
         )
         return self._write(body, status, new), True
+
+    def _hold(self, body: dict[str, Any], status: dict[str, Any]) -> None:
+        """Put the operator's finalizer on the job before any task can exist for it, so that deleting the job waits
+        for the task to be stopped. Raises when it cannot (the job is gone, being deleted, or changed since the
+        newest version we know: its event brings a new pass); no task is started then."""
+        meta = body["metadata"]
+        if FINALIZER in (meta.get("finalizers") or []):
+            return
+        remembered = self._memory.get(meta["uid"])
+        rv = max(_rv(meta.get("resourceVersion")) or 0, remembered[0] if remembered else 0)
+        updated = self.kube.add_finalizer(meta, FINALIZER, str(rv))
+        meta["finalizers"] = updated["metadata"].get("finalizers") or [FINALIZER]
+        new_rv = _rv(updated["metadata"].get("resourceVersion"))
+        if new_rv is not None:
+            self._memory[meta["uid"]] = (new_rv, copy.deepcopy(remembered[1] if remembered else status))
 
     def _launch(self, body: dict[str, Any], spec: Any, size: TaskSize, cap: Any, ref: JobRef, attempt: int):
         """Ensure the cluster, capacity, log group and task definition, then RunTask: (task or None, failures).
@@ -471,22 +539,28 @@ class Runtime:
         except AwsCallError as exc:
             raise TransientError(exc.message) from exc
 
-    def report_drift(self, body: dict[str, Any], fields: list[str]) -> None:
-        """A spec change that got past the API server (no CEL there): keep running, say so in a condition."""
-        meta = body["metadata"]
-        with self._lock(meta["uid"]):
-            status = self._status(body)
-            new = with_drift(status, fields, now_rfc3339(_now()), meta.get("generation"))
-            self._write(body, status, new)
-            self.events(body, "Warning", "SpecImmutable", new["conditions"][-1]["message"])
-
     # ----- delete --------------------------------------------------------------------------------------------
+
+    def release(self, body: dict[str, Any]) -> None:
+        """A job being deleted: stop its task, then remove the operator's finalizer (if it is on)."""
+        meta = body["metadata"]
+        index = (
+            (meta.get("finalizers") or []).index(FINALIZER)
+            if FINALIZER in (meta.get("finalizers") or [])
+            else -1
+        )
+        if index < 0:
+            return  # no task was ever started for it (the finalizer goes on first)
+        self.finalize(body)
+        self.kube.remove_finalizer(meta, FINALIZER, index)
 
     @metrics.timed_handler("finalize")
     def finalize(self, body: dict[str, Any]) -> None:
-        """Stop the job's task (if any) before kopf removes the finalizer. A finished job costs no AWS call."""
+        """Stop the job's task (if any) before the finalizer is removed. A finished job costs no AWS call."""
         meta = body["metadata"]
         with self._lock(meta["uid"]):
+            if meta["uid"] in self._finalized:
+                return  # stopped already; only the finalizer's removal failed
             status = self._status(body)
             active = _active_attempt(status)
             cluster = self._cluster_of(status)
@@ -508,11 +582,14 @@ class Runtime:
             self._finalized[meta["uid"]] = None  # inside the lock: a pass waiting for it sees the job is gone
             while len(self._finalized) > MAX_FINALIZED:
                 self._finalized.pop(next(iter(self._finalized)))
+
+    def _drop(self, uid: str) -> None:
         with self._locks_guard:
-            self._locks.pop(meta["uid"], None)
-        for cache in (self._memory, self._bodies, self._peers, self._admitted, self._last_pass):
-            cache.pop(meta["uid"], None)
-        metrics.forget_job(meta["uid"])
+            self._locks.pop(uid, None)
+        for cache in (self._memory, self._bodies, self._admitted):
+            cache.pop(uid, None)
+        self.dispatch.cancel(uid)
+        metrics.forget_job(uid)
 
     # ----- status --------------------------------------------------------------------------------------------
 

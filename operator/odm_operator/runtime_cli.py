@@ -52,7 +52,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     for noisy in ("botocore", "urllib3", "kubernetes", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    if not args.verbose:  # kopf logs every timer run at INFO: thousands of lines an hour per job
+    if not args.verbose:  # kopf logs per-object handling at INFO: thousands of lines an hour
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     namespaces = args.namespace or []
     standalone = args.standalone or not args.peering

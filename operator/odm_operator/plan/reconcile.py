@@ -1,8 +1,8 @@
 """Desired + observed -> what to do now, and the status to show: the operator's whole decision, pure.
 
-``decide`` is called on every pass (create, resume, timer, suspend change). It reads the job's status, the last
-observed state of its current task (from the shared tracker's cache, never a fresh AWS call) and the clock, and
-returns the status the job should show plus the actions to take. The two actions that create things AWS assigns an
+``decide`` is called on every pass (a watch event, a tracked task change, a scheduled requeue or resync). It
+reads the job's status, the last observed state of its current task (from the shared tracker's cache, never a
+fresh AWS call) and the clock, and returns the status the job should show plus the actions to take. The two actions that create things AWS assigns an
 identity to (RunTask) are split around a status write: the attempt is recorded as in flight *before* RunTask, so an
 operator that dies in between adopts the task on restart (ListTasks by startedBy) instead of running a second one.
 """
