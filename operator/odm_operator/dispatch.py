@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 log = logging.getLogger(__name__)
 
 # Passes are short (memory reads, at most a status patch); a few threads keep up with thousands of jobs.
-WORKERS = 4
+WORKERS = 16
 # A failed pass (the API server answered 409/5xx, AWS throttled) runs again after 1 s, doubling per failure in a
 # row up to 30 s: the event that caused it will not come again, and the resync may be far off.
 RETRY_SECONDS, RETRY_MAX_SECONDS = 1.0, 30.0

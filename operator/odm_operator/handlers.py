@@ -6,7 +6,10 @@ body and returns; the runtime's dispatcher runs the pass on its own threads. kop
 (create, update, delete, timers) are deliberately not used: they cost up to five writes per job (kopf's
 finalizer, progress and last-handled-configuration annotations), make a new job wait for the echo of kopf's
 finalizer patch before its first pass, and keep a timer task per object. The runtime adds its own finalizer just
-before a job's first RunTask, stops the task when the job is deleted, and then removes the finalizer.
+before a job's first RunTask, stops the task when the job is deleted, and then removes the finalizer. For the same
+reason kopf gets a diff-base storage that stores nothing (it would deep-copy and diff every body for handlers that
+do not exist), and the namespace peers the concurrency quota needs come from the runtime's own bodies, not from
+a kopf index.
 """
 
 from __future__ import annotations
@@ -21,8 +24,6 @@ from . import API_GROUP, API_VERSION, PLURAL, metrics
 from .aws.clients import make_clients
 from .events import EventPoster
 from .k8s import KubeWriter, api_client
-from .plan.policy import Peer
-from .plan.status import FINISHED
 from .runtime import Runtime
 from .settings import Settings
 
@@ -31,8 +32,22 @@ SETTINGS = Settings()
 log = logging.getLogger(__name__)
 
 
+class NoDiffBase(kopf.DiffBaseStorage):
+    """No change-detecting handlers, so nothing to diff: kopf would otherwise copy every body it sees."""
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
+        return kopf.BodyEssence()
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        return None
+
+
 @kopf.on.startup()
 def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    settings.persistence.diffbase_storage = NoDiffBase()
     settings.posting.level = logging.WARNING  # post Events ourselves, not every log line
     settings.watching.server_timeout = 300
     kube = KubeWriter(api_client())
@@ -56,34 +71,14 @@ def cleanup(memo: kopf.Memo, **_: Any) -> None:
         events.stop()
 
 
-@kopf.index(*RESOURCE)
-def odmjobs_by_namespace(
-    namespace: str, name: str, meta: kopf.Meta, spec: kopf.Spec, status: kopf.Status, **_: Any
-) -> dict[str, Peer]:
-    """Every ODMJob by namespace, as the concurrency quota needs it (kopf keeps it current from the watch)."""
-    phase = status.get("phase")
-    return {
-        namespace: Peer(
-            name=name,
-            created=str(meta.get("creationTimestamp") or ""),
-            active=phase not in FINISHED and not spec.get("suspend"),
-            started=phase in ("Starting", "Running"),
-        )
-    }
-
-
 @kopf.on.event(*RESOURCE)
-async def on_event(
-    type: str | None, body: kopf.Body, memo: kopf.Memo, odmjobs_by_namespace: kopf.Index, **_: Any
-) -> None:
+async def on_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """Every event of the watch (and each object of its initial listing, type None) goes to the runtime."""
     runtime: Runtime = memo.runtime
     if type == "DELETED":
         runtime.gone(body["metadata"]["uid"])
         return
-    namespace = body["metadata"]["namespace"]
-    peers = list(odmjobs_by_namespace.get(namespace, [])) if runtime.needs_peers(namespace) else None
-    runtime.observe(_plain(body), peers)
+    runtime.observe(_plain(body))
 
 
 def _plain(body: kopf.Body) -> dict[str, Any]:

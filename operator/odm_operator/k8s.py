@@ -64,7 +64,10 @@ class KubeWriter:
             "count": 1,
         }
         try:
-            self.core.create_namespaced_event(meta["namespace"], event)
+            # The answer is read but not turned into a V1Event model (that costs more than the request).
+            answer = self.core.create_namespaced_event(meta["namespace"], event, _preload_content=False)
+            answer.read()
+            answer.release_conn()
         except ApiException as exc:
             log.warning(
                 "Posting an event failed job=%s/%s status=%s", meta["namespace"], meta["name"], exc.status

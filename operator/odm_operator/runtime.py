@@ -64,6 +64,9 @@ MAX_STEPS = 4
 MAX_FINALIZED = 10_000
 # The operator's finalizer: on a job from just before its first RunTask until its task is stopped.
 FINALIZER = f"{API_GROUP}/finalizer"
+# A job whose capacity provider another pass is creating comes back this much later instead of holding one of the
+# dispatcher's threads while it waits (a burst of EC2 jobs would otherwise hold them all and stall Fargate jobs).
+CAPACITY_BUSY_RETRY_SECONDS = 0.25
 
 
 class TransientError(Exception):
@@ -114,10 +117,8 @@ class Runtime:
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._memory: dict[str, tuple[int, dict[str, Any]]] = {}  # uid -> (resourceVersion, status) we wrote
-        # The newest body the watch gave per job, and per namespace its jobs (only where a concurrency quota needs
-        # them): what the dispatcher's passes work from.
+        # The newest body the watch gave per job: what the dispatcher's passes work from.
         self._bodies: dict[str, dict[str, Any]] = {}
-        self._peers: dict[str, list[Peer]] = {}
         self._owners: dict[str, str] = {}  # task ARN -> job uid
         self._admitted: dict[str, _Admitted] = {}
         # Jobs whose finalizer ran, newest last: a pass that was already on its way (a stale kopf body, a dispatched
@@ -129,6 +130,19 @@ class Runtime:
         self.tracker.start()
         if self.settings.manage_capacity:
             self.janitor.start()
+        threading.Thread(target=self._warm_up, name="odm-warm-up", daemon=True).start()
+
+    def _warm_up(self) -> None:
+        """Ensure the default cluster and the log group once at start, so the first burst of jobs does not queue
+        behind those calls (and a missing permission shows in the log at once). Best effort: a job's own pass
+        ensures them again if this failed."""
+        try:
+            self.ecs.ensure_cluster(self.settings.cluster, self.settings.create_cluster, False)
+            self.logs.ensure_group(self.settings.log_group)
+        except AwsCallError as exc:
+            log.warning(
+                "Checking the cluster and log group at start failed code=%s: %s", exc.code, exc.message
+            )
 
     def stop(self) -> None:
         self.janitor.stop()
@@ -147,13 +161,11 @@ class Runtime:
 
     # ----- watch events (called on kopf's event loop: memory only, never blocking) -------------------------------
 
-    def observe(self, body: dict[str, Any], peers: list[Peer] | None = None) -> None:
+    def observe(self, body: dict[str, Any]) -> None:
         """A watch event of a job: keep the newest body and queue a pass, unless the event only echoes a write of
         ours (its resourceVersion is one we wrote, or older, with the generation and deletion state we know)."""
         meta = body["metadata"]
         uid = meta["uid"]
-        if peers is not None:
-            self._peers[meta["namespace"]] = peers
         known = self._bodies.get(uid)
         rv = _rv(meta.get("resourceVersion"))
         if known is not None and rv is not None:
@@ -173,7 +185,53 @@ class Runtime:
         self._finalized[uid] = None
         while len(self._finalized) > MAX_FINALIZED:
             self._finalized.pop(next(iter(self._finalized)))
+        body = self._bodies.get(uid)
         self._drop(uid)
+        if body is not None:
+            self._wake_waiting(body["metadata"]["namespace"])
+
+    def _peers_of(self, namespace: str) -> list[Peer]:
+        """The namespace's jobs as the concurrency quota sees them (only computed where a quota is set)."""
+        if not self.needs_peers(namespace):
+            return []
+        peers = []
+        for uid, body in list(self._bodies.items()):
+            meta = body["metadata"]
+            if meta["namespace"] != namespace:
+                continue
+            phase = self._phase(uid, body)
+            peers.append(
+                Peer(
+                    name=meta["name"],
+                    created=str(meta.get("creationTimestamp") or ""),
+                    active=phase not in FINISHED and not (body.get("spec") or {}).get("suspend"),
+                    started=phase in ("Starting", "Running"),
+                )
+            )
+        return peers
+
+    def _wake_waiting(self, namespace: str) -> None:
+        """A slot of the namespace's concurrency quota may have freed: the jobs waiting for one get a pass now
+        rather than at their next resync."""
+        if not self.needs_peers(namespace):
+            return
+        for uid, body in list(self._bodies.items()):
+            if body["metadata"]["namespace"] == namespace and self._reason(uid, body) == "QuotaExceeded":
+                self.dispatch.submit(uid)
+
+    def _phase(self, uid: str, body: dict[str, Any]) -> str | None:
+        return self._newest_status(uid, body).get("phase")
+
+    def _reason(self, uid: str, body: dict[str, Any]) -> str | None:
+        return self._newest_status(uid, body).get("reason")
+
+    def _newest_status(self, uid: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Like ``_status`` without the copy (read only)."""
+        remembered = self._memory.get(uid)
+        body_rv = _rv(body["metadata"].get("resourceVersion"))
+        if remembered and body_rv is not None and remembered[0] > body_rv:
+            return remembered[1]
+        return body.get("status") or {}
 
     def _reconcile_known(self, uid: str) -> None:
         body = self._bodies.get(uid)
@@ -182,7 +240,7 @@ class Runtime:
         if body["metadata"].get("deletionTimestamp"):
             self.release(body)
         else:
-            self.reconcile(body, self._peers.get(body["metadata"]["namespace"]))
+            self.reconcile(body)
 
     def _watch(self, uid: str, cluster: str, arn: str) -> None:
         self._owners[arn] = uid
@@ -206,14 +264,14 @@ class Runtime:
     # ----- reconcile -----------------------------------------------------------------------------------------
 
     @metrics.timed_handler("reconcile")
-    def reconcile(self, body: dict[str, Any], peers: list[Peer] | None = None) -> float | None:
+    def reconcile(self, body: dict[str, Any]) -> float | None:
         """One pass over a job. Returns seconds until something is due (or None)."""
         meta = body["metadata"]
         uid = meta["uid"]
         with self._lock(uid):
             if uid in self._finalized:
                 return None
-            requeue, active = self._reconcile(body, peers or [])
+            requeue, active = self._reconcile(body, self._peers_of(meta["namespace"]))
         if active:  # the safety net: a pass at least every resync interval while the job is not finished
             resync = self.settings.resync_seconds
             requeue = resync if requeue is None else min(requeue, resync)
@@ -257,6 +315,8 @@ class Runtime:
             active = _active_attempt(status)
             observed = self.tracker.get(active.get("taskArn") if active else None)
             decision = plan.decide(dataclasses.replace(job, status=status), observed, _now(), self.timing)
+            if any(isinstance(a, plan.Start) for a in decision.actions) and self._capacity_busy(job):
+                return CAPACITY_BUSY_RETRY_SECONDS, True  # nothing written: the next pass decides again
             for action in decision.actions:
                 if isinstance(action, plan.CollectOutputs):
                     decision.status["outputs"] = self._outputs(action.output_uri)
@@ -275,6 +335,18 @@ class Runtime:
             if not again:
                 break
         return requeue, status.get("phase") not in FINISHED
+
+    def _capacity_busy(self, job: plan.JobView) -> bool:
+        """The managed provider this job's first attempt needs is being created by another pass right now. Only
+        for jobs that give their resources (a dataset-sized job's provider is known only after listing S3)."""
+        spec = job.spec
+        if spec is None or spec.resources is None or spec.capacity.type == "fargate":
+            return False
+        try:
+            cap = capacity(spec, self.settings, resolve_size(spec, None))
+        except SizingError:
+            return False
+        return cap.kind == "managed" and self.capacity.busy(cap.cluster, cap.provider)
 
     def _admit(self, body: dict[str, Any]) -> tuple[list[Any], Any]:
         """Admission errors and the typed spec, computed once per generation (spec only changes with it)."""
@@ -595,12 +667,7 @@ class Runtime:
 
     def _status(self, body: dict[str, Any]) -> dict[str, Any]:
         """The newest status we know: the body's, unless our own last write is newer than the body we got."""
-        meta = body["metadata"]
-        remembered = self._memory.get(meta["uid"])
-        body_rv = _rv(meta.get("resourceVersion"))
-        if remembered and body_rv is not None and remembered[0] > body_rv:
-            return copy.deepcopy(remembered[1])
-        return copy.deepcopy(dict(body.get("status") or {}))
+        return copy.deepcopy(dict(self._newest_status(body["metadata"]["uid"], body)))
 
     def _write(self, body: dict[str, Any], old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
         metrics.observe_job(body, old, new)  # phases, attempts, finished jobs and their durations
@@ -616,6 +683,8 @@ class Runtime:
             if rv is not None:
                 self._memory[meta["uid"]] = (rv, copy.deepcopy(new))
         if phase_changed(old, new):
+            if new.get("phase") in FINISHED:
+                self._wake_waiting(meta["namespace"])
             kind = "Warning" if new.get("phase") == "Failed" else "Normal"
             self.events(body, kind, new.get("reason") or new.get("phase") or "", new.get("message") or "")
             log.info(

@@ -64,6 +64,11 @@ class E2E:
         result = self.kubectl("get", "odmjob", name, "-n", namespace, "-o", "json", check=False)
         return json.loads(result.stdout) if result.returncode == 0 else None
 
+    def list(self, namespace: str) -> dict[str, dict[str, Any]]:
+        """Every ODMJob of the namespace by name, from one LIST: a consistent snapshot at one resourceVersion."""
+        result = self.kubectl("get", "odmjobs", "-n", namespace, "-o", "json")
+        return {item["metadata"]["name"]: item for item in json.loads(result.stdout)["items"]}
+
     def eventually(self, check: Callable[[], Any], timeout: float, what: str) -> Any:
         """Poll ``check`` until it returns something truthy (failing fast if the operator died); the one
         polling loop of the e2e tests."""

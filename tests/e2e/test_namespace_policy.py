@@ -89,8 +89,9 @@ def test_jobs_over_the_quota_wait_in_pending_and_start_in_creation_order(namespa
     deadline = time.monotonic() + 120
     while len(starts) < len(names) and time.monotonic() < deadline:
         running = 0
+        jobs = e2e.list("quota")  # one snapshot: jobs read one by one could show a finished job still running
         for name in names:
-            status = (e2e.get("quota", name) or {}).get("status") or {}
+            status = (jobs.get(name) or {}).get("status") or {}
             attempts = status.get("attempts") or []
             if attempts and attempts[0].get("startedAt") and name not in starts:
                 starts[name] = attempts[0]["startedAt"]

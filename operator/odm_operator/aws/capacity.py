@@ -34,6 +34,7 @@ class CapacityGateway:
         self.autoscaling = autoscaling
         self.ecs = ecs
         self._ready: set[tuple[str, str]] = set()  # (cluster, provider) known to exist and be attached
+        self._creating: set[str] = set()  # providers a pass is ensuring right now
         self._lock = threading.Lock()
 
     def ensure(self, cluster: str, name: str, requests: dict[str, Any]) -> bool:
@@ -41,13 +42,21 @@ class CapacityGateway:
         if (cluster, name) in self._ready:
             return False
         with self._lock:
-            created = self._ensure_template(name, requests["launchTemplate"])
-            group_arn, made = self._ensure_group(name, requests["autoScalingGroup"])
-            created |= made
-            created |= self._ensure_provider(name, group_arn, requests["capacityProvider"])
-            self.attach(cluster, name)
-            self._ready.add((cluster, name))
+            self._creating.add(name)
+            try:
+                created = self._ensure_template(name, requests["launchTemplate"])
+                group_arn, made = self._ensure_group(name, requests["autoScalingGroup"])
+                created |= made
+                created |= self._ensure_provider(name, group_arn, requests["capacityProvider"])
+                self.attach(cluster, name)
+                self._ready.add((cluster, name))
+            finally:
+                self._creating.discard(name)
         return created
+
+    def busy(self, cluster: str, name: str) -> bool:
+        """Another pass is ensuring this provider right now (a pass needing it would only wait for that one)."""
+        return (cluster, name) not in self._ready and name in self._creating
 
     def ensure_attached(self, cluster: str, name: str) -> None:
         """An existing provider (not ours) is attached to the cluster; the operator never changes it otherwise."""

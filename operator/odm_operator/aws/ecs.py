@@ -36,6 +36,7 @@ class EcsGateway:
         self.tags = tags or []
         self._clusters: set[str] = set()
         self._families: dict[str, str] = {}  # family -> task definition ARN (content-addressed: never stale)
+        self._family_locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
         # PutClusterCapacityProviders replaces the whole list: serialize our read-modify-writes.
         self._cluster_lock = threading.Lock()
@@ -126,8 +127,16 @@ class EcsGateway:
         family = request["family"]
         with self._lock:
             cached = self._families.get(family)
+            # One pass per family describes and registers; the others wait for its answer (no extra revisions).
+            flight = self._family_locks.setdefault(family, threading.Lock())
         if cached:
             return cached
+        with flight:
+            with self._lock:
+                cached = self._families.get(family)
+            return cached or self._describe_or_register(family, request)
+
+    def _describe_or_register(self, family: str, request: dict[str, Any]) -> str:
         arn = None
         try:
             response = self.client.describe_task_definition(taskDefinition=family)
