@@ -81,6 +81,29 @@ async def on_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any)
     runtime.observe(_plain(body))
 
 
+# The metadata the runtime reads; labels, annotations (kubectl's last-applied copy of the spec among them) and
+# managedFields are left out of the copy it keeps of every job.
+METADATA_KEPT = (
+    "name",
+    "namespace",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "finalizers",
+)
+
+
 def _plain(body: kopf.Body) -> dict[str, Any]:
     """A plain dict copy of kopf's body view (the planner must not hold views that kopf mutates)."""
-    return copy.deepcopy(dict(body))
+    meta = body["metadata"]
+    plain: dict[str, Any] = {
+        "apiVersion": body.get("apiVersion"),
+        "kind": body.get("kind"),
+        "metadata": {k: copy.deepcopy(meta[k]) for k in METADATA_KEPT if k in meta},
+        "spec": copy.deepcopy(dict(body.get("spec") or {})),
+    }
+    if body.get("status") is not None:
+        plain["status"] = copy.deepcopy(dict(body["status"]))
+    return plain

@@ -76,12 +76,11 @@ class TransientError(Exception):
 
 @dataclasses.dataclass(frozen=True)
 class _Admitted:
-    """A job's spec as admitted for one generation: the typed spec (None with errors) and the raw one (for drift)."""
+    """A job's spec as admitted for one generation: the typed spec (None with errors)."""
 
     generation: Any
     errors: list[Any]
     spec: Any
-    raw: dict[str, Any]
 
 
 class Runtime:
@@ -121,6 +120,7 @@ class Runtime:
         self._bodies: dict[str, dict[str, Any]] = {}
         self._owners: dict[str, str] = {}  # task ARN -> job uid
         self._admitted: dict[str, _Admitted] = {}
+        self._drifted: dict[str, list[str]] = {}  # uid -> spec fields changed since the watch first showed it
         # Jobs whose finalizer ran, newest last: a pass that was already on its way (a stale kopf body, a dispatched
         # pass) must not start a task for a job that is gone. Only recent ones matter, so the set is bounded.
         self._finalized: dict[str, None] = {}
@@ -173,6 +173,10 @@ class Runtime:
             if known_rv is not None and rv < known_rv:
                 return  # an older body than the one we hold (a re-listing racing the watch)
         self._bodies[uid] = body
+        if known is not None and known["metadata"].get("generation") != meta.get("generation"):
+            fields = spec_drift(known.get("spec"), body.get("spec"))
+            if fields:
+                self._drifted[uid] = sorted({*self._drifted.get(uid, []), *fields})
         if known is not None and not meta.get("deletionTimestamp"):
             remembered = self._memory.get(uid)
             same_generation = known["metadata"].get("generation") == meta.get("generation")
@@ -356,19 +360,15 @@ class Runtime:
             return cached.errors, cached.spec
         errors = check_job(body, self.settings)
         spec = parse_spec(body["spec"]) if not errors else None
-        raw = body.get("spec") or {}
-        self._admitted[meta["uid"]] = _Admitted(meta.get("generation"), errors, spec, raw)
+        self._admitted[meta["uid"]] = _Admitted(meta.get("generation"), errors, spec)
         return errors, spec
 
     def _report_drift(self, body: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
         """A spec change that got past the API server (no CEL there) to a job already accepted: keep running, say
-        so in a condition and an Event. Seen as a new generation against the spec this operator admitted."""
+        so in a condition and an Event. The changed fields were found by ``observe`` (old body against new)."""
         meta = body["metadata"]
-        admitted = self._admitted.get(meta["uid"])
-        if admitted is None or admitted.generation == meta.get("generation") or not status.get("phase"):
-            return status
-        fields = spec_drift(admitted.raw, body.get("spec") or {})
-        if not fields:
+        fields = self._drifted.pop(meta["uid"], None)
+        if not fields or not status.get("phase"):
             return status
         new = self._write(
             body, status, with_drift(status, fields, now_rfc3339(_now()), meta.get("generation"))
@@ -658,7 +658,7 @@ class Runtime:
     def _drop(self, uid: str) -> None:
         with self._locks_guard:
             self._locks.pop(uid, None)
-        for cache in (self._memory, self._bodies, self._admitted):
+        for cache in (self._memory, self._bodies, self._admitted, self._drifted):
             cache.pop(uid, None)
         self.dispatch.cancel(uid)
         metrics.forget_job(uid)

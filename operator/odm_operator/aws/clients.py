@@ -10,9 +10,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
+import botocore.session
 from botocore.config import Config
 
 from .. import metrics
+from .models import trimmed_loader
 
 # "standard": retries with exponential backoff and jitter. Not "adaptive": its client-side rate limiter is one per
 # client, so under a sustained share of throttled answers it throttled the shared ECS client (every job and the
@@ -38,7 +40,10 @@ class Clients:
 
 
 def make_clients(region: str) -> Clients:
-    session = boto3.session.Session(region_name=region)
+    core = botocore.session.Session()
+    loader = trimmed_loader()  # service models holding only the operations the operator calls (aws/models.py)
+    core.register_component("data_loader", loader)
+    session = boto3.session.Session(botocore_session=core, region_name=region)
     config = Config(
         max_pool_connections=MAX_POOL_CONNECTIONS,
         connect_timeout=5,
@@ -49,10 +54,12 @@ def make_clients(region: str) -> Clients:
         tuned = config.merge(Config(retries={"mode": RETRY_MODE, "total_max_attempts": attempts}))
         return metrics.instrument(session.client(name, config=tuned))  # counts calls, outcomes, throttles
 
-    return Clients(
+    clients = Clients(
         ecs=client("ecs"),
         logs=client("logs", LOGS_MAX_ATTEMPTS),
         s3=client("s3"),
         ec2=client("ec2"),
         autoscaling=client("autoscaling"),
     )
+    loader.forget_full_models()
+    return clients

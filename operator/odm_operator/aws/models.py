@@ -1,0 +1,113 @@
+"""botocore service models cut down to the operations the operator calls, to keep the process small.
+
+A boto3 client keeps its whole service model in memory, documentation included: EC2's (about 600 operations, of
+which the operator calls three) cost ~16 MB of RSS, ECS's ~12 MB, S3's ~6 MB. ``trimmed_loader`` is a botocore
+data loader (the documented extension point behind ``AWS_DATA_PATH``) that hands each client a model holding only
+the operations in ``OPERATIONS`` and the shapes they reach, without documentation. Nothing else changes: the
+endpoint rules, paginators, retry and signing come from botocore as usual. A client has no method for an
+operation left out, so a new call fails loudly; tests/unit/test_trimmed_models.py checks that ``OPERATIONS``
+holds every operation the code calls (found by the same scan as the IAM policy test).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.loaders import Loader
+
+# The API operations each client may call (botocore operation names).
+OPERATIONS: dict[str, frozenset[str]] = {
+    "ecs": frozenset(
+        {
+            "CreateCapacityProvider",
+            "CreateCluster",
+            "DeleteCapacityProvider",
+            "DescribeCapacityProviders",
+            "DescribeClusters",
+            "DescribeTaskDefinition",
+            "DescribeTasks",
+            "ListTasks",
+            "PutClusterCapacityProviders",
+            "RegisterTaskDefinition",
+            "RunTask",
+            "StopTask",
+        }
+    ),
+    "logs": frozenset({"CreateLogGroup", "FilterLogEvents", "PutRetentionPolicy"}),
+    "s3": frozenset({"ListObjectsV2"}),
+    "ec2": frozenset({"CreateLaunchTemplate", "DeleteLaunchTemplate", "DescribeLaunchTemplates"}),
+    "autoscaling": frozenset(
+        {
+            "CreateAutoScalingGroup",
+            "DeleteAutoScalingGroup",
+            "DescribeAutoScalingGroups",
+            "UpdateAutoScalingGroup",
+        }
+    ),
+}
+
+
+def trim(model: dict[str, Any], operations: frozenset[str]) -> dict[str, Any]:
+    """``model`` (a botocore service-2 document) with only ``operations`` and the shapes they reach, and no
+    documentation. Raises KeyError naming an operation the model does not have."""
+    missing = sorted(operations - set(model["operations"]))
+    if missing:
+        raise KeyError(f"{model['metadata'].get('serviceId')} has no operation {', '.join(missing)}")
+    kept_ops = {name: _undocumented(model["operations"][name]) for name in sorted(operations)}
+    shapes = model["shapes"]
+    reached: set[str] = set()
+    todo = [ref for op in kept_ops.values() for ref in _refs(op)]
+    while todo:
+        name = todo.pop()
+        if name in reached:
+            continue
+        reached.add(name)
+        todo.extend(_refs(shapes[name]))
+    return {
+        **{k: v for k, v in model.items() if k not in ("operations", "shapes", "documentation")},
+        "operations": kept_ops,
+        "shapes": {name: _undocumented(shapes[name]) for name in sorted(reached)},
+    }
+
+
+def _refs(node: Any) -> list[str]:
+    """Names of the shapes a node of the model refers to ({"shape": name} anywhere inside it)."""
+    if isinstance(node, dict):
+        found = []
+        for key, value in node.items():
+            if key == "shape" and isinstance(value, str):
+                found.append(value)
+            else:  # a member may itself be named "shape"
+                found.extend(_refs(value))
+        return found
+    if isinstance(node, list):
+        return [ref for item in node for ref in _refs(item)]
+    return []
+
+
+def _undocumented(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {
+            k: _undocumented(v) for k, v in node.items() if k not in ("documentation", "documentationUrl")
+        }
+    if isinstance(node, list):
+        return [_undocumented(item) for item in node]
+    return node
+
+
+class TrimmedLoader(Loader):
+    """botocore's loader, returning trimmed service models for the services in ``OPERATIONS``."""
+
+    def load_service_model(self, service_name: str, type_name: str, api_version: str | None = None) -> Any:
+        model = super().load_service_model(service_name, type_name, api_version)
+        if type_name != "service-2" or service_name not in OPERATIONS:
+            return model
+        return trim(model, OPERATIONS[service_name])
+
+    def forget_full_models(self) -> None:
+        """Drop the loader's cache (it holds the full documents) once the clients exist."""
+        self._cache.clear()
+
+
+def trimmed_loader() -> TrimmedLoader:
+    return TrimmedLoader()
