@@ -3,11 +3,16 @@ trimming keeps exactly the shapes those operations reach."""
 
 from __future__ import annotations
 
+import json
+import os
+import stat
+
 import pytest
 from botocore import xform_name
+from botocore.loaders import Loader
 
 from odm_operator.aws.clients import make_clients
-from odm_operator.aws.models import OPERATIONS, trim
+from odm_operator.aws.models import OPERATIONS, prepared_models, trim
 
 from .test_iam_policy import code_calls
 
@@ -88,3 +93,24 @@ def test_trim_keeps_the_operations_and_the_shapes_they_reach(operations, shapes)
 def test_trim_names_an_operation_the_model_lacks():
     with pytest.raises(KeyError, match="Demo has no operation Missing"):
         trim(MODEL, frozenset({"Run", "Missing"}))
+
+
+def test_a_child_process_writes_the_trimmed_models_once_into_a_private_directory(tmp_path):
+    folder = prepared_models(tmp_path)
+    assert folder is not None and (folder / "complete").exists()
+    assert stat.S_IMODE(folder.parent.stat().st_mode) == 0o700
+    loader = Loader()
+    for service, operations in OPERATIONS.items():
+        version = loader.determine_latest_version(service, "service-2")
+        written = json.loads((folder / service / version / "service-2.json").read_text())
+        assert written == trim(loader.load_service_model(service, "service-2"), operations)
+    stamp = (folder / "complete").stat().st_mtime_ns
+    assert prepared_models(tmp_path) == folder and (folder / "complete").stat().st_mtime_ns == stamp
+
+
+def test_a_models_directory_others_can_write_to_is_not_used(tmp_path):
+    base = tmp_path / f"odm-operator-models-{os.getuid()}"
+    base.mkdir(mode=0o777)
+    base.chmod(0o777)
+    assert prepared_models(tmp_path) is None
+    assert list(base.iterdir()) == []
