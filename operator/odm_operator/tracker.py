@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import contract, metrics
+from .aws.ecs import DESCRIBE_BATCH
 from .aws.errors import AwsCallError
 from .plan.observed import ObservedTask, from_describe, missing
 from .plan.progress import Progress, advance, from_containers
@@ -174,14 +175,24 @@ class Tracker:
                     continue  # final: its job's pass has it; ECS forgetting it later must not turn it MISSING
                 by_cluster.setdefault(cluster, []).append(arn)
         for cluster, arns in by_cluster.items():
-            try:
-                tasks = self._describe(cluster, arns)
-            except AwsCallError as exc:
-                log.warning("DescribeTasks failed cluster=%s code=%s: %s", cluster, exc.code, exc.message)
+            # One DescribeTasks call at a time, each answer turned into small observations at once: a thousand
+            # raw task documents held together cost ~10 MB at every poll.
+            observed: list[ObservedTask] = []
+            asked: list[str] = []
+            for first in range(0, len(arns), DESCRIBE_BATCH):
+                batch = arns[first : first + DESCRIBE_BATCH]
+                try:
+                    tasks = self._describe(cluster, batch)
+                except AwsCallError as exc:
+                    log.warning("DescribeTasks failed cluster=%s code=%s: %s", cluster, exc.code, exc.message)
+                    break
+                seen = now_rfc3339()
+                observed.extend(from_describe(raw, observed_at=seen) for raw in tasks)
+                asked.extend(batch)
+                del tasks
+            if not asked:
                 continue
-            seen = now_rfc3339()
-            observed = [from_describe(raw, observed_at=seen) for raw in tasks]
-            observed = self._with_progress(observed) + self._missing(arns, observed)
+            observed = self._with_progress(observed) + self._missing(asked, observed)
             changed = []
             with self._lock:
                 for task in observed:
