@@ -14,7 +14,6 @@ a kopf index.
 
 from __future__ import annotations
 
-import copy
 import logging
 from typing import Any
 
@@ -24,7 +23,7 @@ from . import API_GROUP, API_VERSION, PLURAL, metrics
 from .aws.clients import make_clients
 from .events import EventPoster
 from .k8s import KubeWriter, api_client
-from .runtime import Runtime
+from .runtime import Runtime, kept_fields
 from .settings import Settings
 
 RESOURCE = (API_GROUP, API_VERSION, PLURAL)
@@ -78,32 +77,4 @@ async def on_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any)
     if type == "DELETED":
         runtime.gone(body["metadata"]["uid"])
         return
-    runtime.observe(_plain(body))
-
-
-# The metadata the runtime reads; labels, annotations (kubectl's last-applied copy of the spec among them) and
-# managedFields are left out of the copy it keeps of every job.
-METADATA_KEPT = (
-    "name",
-    "namespace",
-    "uid",
-    "resourceVersion",
-    "generation",
-    "creationTimestamp",
-    "deletionTimestamp",
-    "finalizers",
-)
-
-
-def _plain(body: kopf.Body) -> dict[str, Any]:
-    """A plain dict copy of kopf's body view (the planner must not hold views that kopf mutates)."""
-    meta = body["metadata"]
-    plain: dict[str, Any] = {
-        "apiVersion": body.get("apiVersion"),
-        "kind": body.get("kind"),
-        "metadata": {k: copy.deepcopy(meta[k]) for k in METADATA_KEPT if k in meta},
-        "spec": copy.deepcopy(dict(body.get("spec") or {})),
-    }
-    if body.get("status") is not None:
-        plain["status"] = copy.deepcopy(dict(body["status"]))
-    return plain
+    runtime.observe(kept_fields(body))  # a plain copy: the runtime must not hold views that kopf mutates

@@ -115,9 +115,10 @@ class Runtime:
         )
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
-        self._memory: dict[str, tuple[int, dict[str, Any]]] = {}  # uid -> (resourceVersion, status) we wrote
-        # The newest body the watch gave per job: what the dispatcher's passes work from.
+        # The newest version of every job: the watch's, or ours when a write of ours is newer (its status and
+        # resourceVersion are folded in). What the dispatcher's passes work from; one copy per job.
         self._bodies: dict[str, dict[str, Any]] = {}
+        self._bodies_lock = threading.Lock()  # held for dict operations only, never across a call
         self._owners: dict[str, str] = {}  # task ARN -> job uid
         self._admitted: dict[str, _Admitted] = {}
         self._drifted: dict[str, list[str]] = {}  # uid -> spec fields changed since the watch first showed it
@@ -164,25 +165,40 @@ class Runtime:
     def observe(self, body: dict[str, Any]) -> None:
         """A watch event of a job: keep the newest body and queue a pass, unless the event only echoes a write of
         ours (its resourceVersion is one we wrote, or older, with the generation and deletion state we know)."""
+        if self._keep(body, ours=False):
+            self.dispatch.submit(body["metadata"]["uid"])
+
+    def _remember(self, updated: dict[str, Any] | None) -> None:
+        """Keep the object as the API server answered a write of ours (status patch, finalizer): it is the newest
+        version, and the watch's echo of it is then skipped. Should it carry a change made by someone else since
+        (a new generation, a deletion), which the watch's older events will not deliver now, a pass is queued."""
+        if updated and updated.get("metadata", {}).get("uid") and self._keep(kept_fields(updated), ours=True):
+            self.dispatch.submit(updated["metadata"]["uid"])
+
+    def _keep(self, body: dict[str, Any], ours: bool) -> bool:
+        """Keep ``body`` unless the one kept is as new or newer (an echo of our write, or a re-listing racing the
+        watch). Returns whether it needs a pass: any newer watch event does; our own write only when it carries
+        someone else's change."""
         meta = body["metadata"]
         uid = meta["uid"]
-        known = self._bodies.get(uid)
         rv = _rv(meta.get("resourceVersion"))
-        if known is not None and rv is not None:
-            known_rv = _rv(known["metadata"].get("resourceVersion"))
-            if known_rv is not None and rv < known_rv:
-                return  # an older body than the one we hold (a re-listing racing the watch)
-        self._bodies[uid] = body
-        if known is not None and known["metadata"].get("generation") != meta.get("generation"):
+        with self._bodies_lock:
+            known = self._bodies.get(uid)
+            if known is None and ours:
+                return False  # the job is gone (or was never seen): nothing to keep
+            known_rv = _rv(known["metadata"].get("resourceVersion")) if known is not None else None
+            if known_rv is not None and rv is not None and rv <= known_rv:
+                return False
+            self._bodies[uid] = body
+        if known is None:
+            return True
+        new_generation = known["metadata"].get("generation") != meta.get("generation")
+        if new_generation:
             fields = spec_drift(known.get("spec"), body.get("spec"))
             if fields:
                 self._drifted[uid] = sorted({*self._drifted.get(uid, []), *fields})
-        if known is not None and not meta.get("deletionTimestamp"):
-            remembered = self._memory.get(uid)
-            same_generation = known["metadata"].get("generation") == meta.get("generation")
-            if same_generation and remembered is not None and rv is not None and rv <= remembered[0]:
-                return
-        self.dispatch.submit(uid)
+        deleting = bool(meta.get("deletionTimestamp")) and not known["metadata"].get("deletionTimestamp")
+        return not ours or new_generation or deleting
 
     def gone(self, uid: str) -> None:
         """The job left the API server: forget it (its task, if it had one, was stopped before its finalizer went)."""
@@ -223,19 +239,13 @@ class Runtime:
             if body["metadata"]["namespace"] == namespace and self._reason(uid, body) == "QuotaExceeded":
                 self.dispatch.submit(uid)
 
-    def _phase(self, uid: str, body: dict[str, Any]) -> str | None:
-        return self._newest_status(uid, body).get("phase")
+    @staticmethod
+    def _phase(uid: str, body: dict[str, Any]) -> str | None:
+        return (body.get("status") or {}).get("phase")
 
-    def _reason(self, uid: str, body: dict[str, Any]) -> str | None:
-        return self._newest_status(uid, body).get("reason")
-
-    def _newest_status(self, uid: str, body: dict[str, Any]) -> dict[str, Any]:
-        """Like ``_status`` without the copy (read only)."""
-        remembered = self._memory.get(uid)
-        body_rv = _rv(body["metadata"].get("resourceVersion"))
-        if remembered and body_rv is not None and remembered[0] > body_rv:
-            return remembered[1]
-        return body.get("status") or {}
+    @staticmethod
+    def _reason(uid: str, body: dict[str, Any]) -> str | None:
+        return (body.get("status") or {}).get("reason")
 
     def _reconcile_known(self, uid: str) -> None:
         body = self._bodies.get(uid)
@@ -498,13 +508,12 @@ class Runtime:
         meta = body["metadata"]
         if FINALIZER in (meta.get("finalizers") or []):
             return
-        remembered = self._memory.get(meta["uid"])
-        rv = max(_rv(meta.get("resourceVersion")) or 0, remembered[0] if remembered else 0)
-        updated = self.kube.add_finalizer(meta, FINALIZER, str(rv))
-        meta["finalizers"] = updated["metadata"].get("finalizers") or [FINALIZER]
-        new_rv = _rv(updated["metadata"].get("resourceVersion"))
-        if new_rv is not None:
-            self._memory[meta["uid"]] = (new_rv, copy.deepcopy(remembered[1] if remembered else status))
+        newest = self._bodies.get(meta["uid"]) or body
+        if FINALIZER in (newest["metadata"].get("finalizers") or []):
+            return
+        self._remember(
+            self.kube.add_finalizer(newest["metadata"], FINALIZER, newest["metadata"]["resourceVersion"])
+        )
 
     def _launch(self, body: dict[str, Any], spec: Any, size: TaskSize, cap: Any, ref: JobRef, attempt: int):
         """Ensure the cluster, capacity, log group and task definition, then RunTask: (task or None, failures).
@@ -658,7 +667,7 @@ class Runtime:
     def _drop(self, uid: str) -> None:
         with self._locks_guard:
             self._locks.pop(uid, None)
-        for cache in (self._memory, self._bodies, self._admitted, self._drifted):
+        for cache in (self._bodies, self._admitted, self._drifted):
             cache.pop(uid, None)
         self.dispatch.cancel(uid)
         metrics.forget_job(uid)
@@ -666,8 +675,9 @@ class Runtime:
     # ----- status --------------------------------------------------------------------------------------------
 
     def _status(self, body: dict[str, Any]) -> dict[str, Any]:
-        """The newest status we know: the body's, unless our own last write is newer than the body we got."""
-        return copy.deepcopy(dict(self._newest_status(body["metadata"]["uid"], body)))
+        """The newest status we know (the kept body folds in our own writes), as a copy the pass may change."""
+        newest = self._bodies.get(body["metadata"]["uid"]) or body
+        return copy.deepcopy(dict(newest.get("status") or {}))
 
     def _write(self, body: dict[str, Any], old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
         metrics.observe_job(body, old, new)  # phases, attempts, finished jobs and their durations
@@ -677,11 +687,7 @@ class Runtime:
         if only_live_fields_changed(old, new):
             return old  # written with the next real change (see plan/status.py)
         meta = body["metadata"]
-        updated = self.kube.patch_status(meta["namespace"], meta["name"], patch)
-        if updated is not None:
-            rv = _rv(updated.get("metadata", {}).get("resourceVersion"))
-            if rv is not None:
-                self._memory[meta["uid"]] = (rv, copy.deepcopy(new))
+        self._remember(self.kube.patch_status(meta["namespace"], meta["name"], patch))
         if phase_changed(old, new):
             if new.get("phase") in FINISHED:
                 self._wake_waiting(meta["namespace"])
@@ -699,6 +705,34 @@ class Runtime:
 
 class _InputError(Exception):
     pass
+
+
+# The metadata the runtime reads; labels, annotations (kubectl's last-applied copy of the spec among them) and
+# managedFields are left out of the copy it keeps of every job.
+METADATA_KEPT = (
+    "name",
+    "namespace",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "finalizers",
+)
+
+
+def kept_fields(obj: Any) -> dict[str, Any]:
+    """A plain copy of an ODMJob (a watch event's body or a write's answer) with only what the runtime reads."""
+    meta = obj["metadata"]
+    kept: dict[str, Any] = {
+        "apiVersion": obj.get("apiVersion"),
+        "kind": obj.get("kind"),
+        "metadata": {k: copy.deepcopy(meta[k]) for k in METADATA_KEPT if k in meta},
+        "spec": copy.deepcopy(dict(obj.get("spec") or {})),
+    }
+    if obj.get("status") is not None:
+        kept["status"] = copy.deepcopy(dict(obj["status"]))
+    return kept
 
 
 def _active_attempt(status: dict[str, Any]) -> dict[str, Any] | None:
@@ -719,4 +753,4 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-__all__ = ["Runtime", "TransientError"]
+__all__ = ["Runtime", "TransientError", "kept_fields"]
