@@ -28,6 +28,7 @@ from .settings import Settings
 
 RESOURCE = (API_GROUP, API_VERSION, PLURAL)
 SETTINGS = Settings()
+QUEUE_IDLE_SECONDS = 0.5
 log = logging.getLogger(__name__)
 
 
@@ -48,6 +49,9 @@ class NoDiffBase(kopf.DiffBaseStorage):
 def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     settings.persistence.diffbase_storage = NoDiffBase()
     settings.posting.level = logging.WARNING  # post Events ourselves, not every log line
+    # kopf keeps a worker (a task and a queue) per object for this long after its last event; the one handler only
+    # hands the event over, so workers need not linger (with 5 s, a burst of jobs kept a thousand of them alive).
+    settings.queueing.idle_timeout = QUEUE_IDLE_SECONDS
     settings.watching.server_timeout = 300
     kube = KubeWriter(api_client())
     events = EventPoster(kube.event)
