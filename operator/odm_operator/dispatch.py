@@ -18,7 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 log = logging.getLogger(__name__)
 
-# Passes are short (memory reads, at most a status patch); a few threads keep up with thousands of jobs.
+# A pass makes a few round trips (status patches, the finalizer, RunTask) and may wait for RunTask's pacer; 16
+# threads keep a burst of new jobs at ECS's RunTask quota (8 left it ~5% below, measured with benchmarks/scale.py).
 WORKERS = 16
 # A failed pass (the API server answered 409/5xx, AWS throttled) runs again after 1 s, doubling per failure in a
 # row up to 30 s: the event that caused it will not come again, and the resync may be far off.

@@ -388,12 +388,10 @@ class ChaosRun:
             self.stack.aws.faults.set_rules(rules, seed=c.seed)
         faults = self.stack.kube.faults
         faults.seed(c.seed)
-        # 500s hit every write of the operator: its status patches, kopf's finalizer and annotation patches, the
-        # Events it posts. 409s hit the operator's own status patches and Events only: on a real API server a
-        # conflict means the object changed since it was read, and that change is an event that wakes kopf again;
-        # a 409 on kopf's finalizer patch with no change behind it would model a server that cannot exist (kopf
-        # then waits for the next event, forever).
-        for status, share, subresource in ((409, c.kube_conflicts, "status"), (500, c.kube_errors, None)):
+        # 409s and 500s hit every write of the operator: its status patches, the patches that add and remove its
+        # finalizer, the Events it posts. A failed pass is run again by the dispatcher with backoff, whether or
+        # not an event follows.
+        for status, share, subresource in ((409, c.kube_conflicts, None), (500, c.kube_errors, None)):
             if not share:
                 continue
             self._kube_rules.append(

@@ -1,8 +1,7 @@
-"""The Kubernetes API misbehaving: the emulator rejects a share of the operator's writes (409 conflicts on its status
-patches and Events, 500s on every write including kopf's finalizer and annotation patches; see harness.py for why
-conflicts are not injected on kopf's patches) and drops every watch stream now and then; the operator recovers and
-every job converges. Faults are rules of the API emulator (checked before any state changes, as a real server
-fails), limited to the test's namespace.
+"""The Kubernetes API misbehaving: the emulator rejects a share of the operator's writes (409 conflicts and 500s on
+its status patches, its finalizer patches and its Events) and drops every watch stream now and then; the operator
+recovers and every job converges. Faults are rules of the API emulator (checked before any state changes, as a real
+server fails), limited to the test's namespace.
 
 KUBE_FAULT_JOBS sets the size of the mixed run (``make chaos`` runs it with 200).
 """
@@ -44,8 +43,8 @@ def test_with_a_share_of_writes_rejected_and_watches_dropped_every_job_converges
 
 def test_a_job_deleted_before_the_operator_s_finalizer_landed_leaves_no_task(e2e: E2E):
     ns = e2e.namespace()
-    # kopf adds its finalizer with a patch of the object; while that patch keeps failing, the job has none, and
-    # deleting it removes it at once: nothing would ever stop a task started for it.
+    # The operator adds its finalizer with a patch of the object before the first RunTask; while that patch keeps
+    # failing, the job has none, and deleting it removes it at once: nothing would ever stop a task started for it.
     fault = e2e.stack.kube.faults.reject(
         verb="patch", resource=PLURAL, subresource="", namespace=ns, name="early", status=500, times=None
     )
