@@ -215,11 +215,11 @@ class Runtime:
         if not self.needs_peers(namespace):
             return []
         peers = []
-        for uid, body in list(self._bodies.items()):
+        for body in list(self._bodies.values()):
             meta = body["metadata"]
             if meta["namespace"] != namespace:
                 continue
-            phase = self._phase(uid, body)
+            phase = (body.get("status") or {}).get("phase")
             peers.append(
                 Peer(
                     name=meta["name"],
@@ -236,16 +236,9 @@ class Runtime:
         if not self.needs_peers(namespace):
             return
         for uid, body in list(self._bodies.items()):
-            if body["metadata"]["namespace"] == namespace and self._reason(uid, body) == "QuotaExceeded":
+            waiting = (body.get("status") or {}).get("reason") == "QuotaExceeded"
+            if waiting and body["metadata"]["namespace"] == namespace:
                 self.dispatch.submit(uid)
-
-    @staticmethod
-    def _phase(uid: str, body: dict[str, Any]) -> str | None:
-        return (body.get("status") or {}).get("phase")
-
-    @staticmethod
-    def _reason(uid: str, body: dict[str, Any]) -> str | None:
-        return (body.get("status") or {}).get("reason")
 
     def _reconcile_known(self, uid: str) -> None:
         body = self._bodies.get(uid)
@@ -410,7 +403,7 @@ class Runtime:
     ) -> dict[str, Any]:
         spec = job.spec
         assert spec is not None
-        self._hold(body, status)
+        self._hold(body)
         now = _now()
         try:
             dataset = self._dataset(spec, status)
@@ -501,7 +494,7 @@ class Runtime:
         )
         return self._write(body, status, new), True
 
-    def _hold(self, body: dict[str, Any], status: dict[str, Any]) -> None:
+    def _hold(self, body: dict[str, Any]) -> None:
         """Put the operator's finalizer on the job before any task can exist for it, so that deleting the job waits
         for the task to be stopped. Raises when it cannot (the job is gone, being deleted, or changed since the
         newest version we know: its event brings a new pass); no task is started then."""
