@@ -51,9 +51,9 @@ from .plan.status import (
     now_rfc3339,
     only_live_fields_changed,
     phase_changed,
-    spec_drift,
     with_drift,
 )
+from .plan.versions import arrival
 from .settings import Settings, policy_for
 from .tracker import Tracker
 
@@ -176,29 +176,15 @@ class Runtime:
             self.dispatch.submit(updated["metadata"]["uid"])
 
     def _keep(self, body: dict[str, Any], ours: bool) -> bool:
-        """Keep ``body`` unless the one kept is as new or newer (an echo of our write, or a re-listing racing the
-        watch). Returns whether it needs a pass: any newer watch event does; our own write only when it carries
-        someone else's change."""
-        meta = body["metadata"]
-        uid = meta["uid"]
-        rv = _rv(meta.get("resourceVersion"))
+        """Keep ``body`` if it is newer than the kept version; whether it needs a pass (plan/versions.py)."""
+        uid = body["metadata"]["uid"]
         with self._bodies_lock:
-            known = self._bodies.get(uid)
-            if known is None and ours:
-                return False  # the job is gone (or was never seen): nothing to keep
-            known_rv = _rv(known["metadata"].get("resourceVersion")) if known is not None else None
-            if known_rv is not None and rv is not None and rv <= known_rv:
-                return False
-            self._bodies[uid] = body
-        if known is None:
-            return True
-        new_generation = known["metadata"].get("generation") != meta.get("generation")
-        if new_generation:
-            fields = spec_drift(known.get("spec"), body.get("spec"))
-            if fields:
-                self._drifted[uid] = sorted({*self._drifted.get(uid, []), *fields})
-        deleting = bool(meta.get("deletionTimestamp")) and not known["metadata"].get("deletionTimestamp")
-        return not ours or new_generation or deleting
+            result = arrival(self._bodies.get(uid), body, ours)
+            if result.keep:
+                self._bodies[uid] = body
+        if result.drift:
+            self._drifted[uid] = sorted({*self._drifted.get(uid, []), *result.drift})
+        return result.needs_pass
 
     def gone(self, uid: str) -> None:
         """The job left the API server: forget it (its task, if it had one, was stopped before its finalizer went)."""
