@@ -35,9 +35,8 @@ class Dispatcher:
         self._queued: set[str] = set()
         self._failures: dict[str, int] = {}  # key -> passes failed in a row
         self._later: list[tuple[float, str]] = []
-        self._due: dict[
-            str, float
-        ] = {}  # key -> when its scheduled pass is due (heap entries not here are stale)
+        # key -> when its scheduled pass is due (heap entries that do not match are stale)
+        self._due: dict[str, float] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()

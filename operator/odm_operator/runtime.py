@@ -155,7 +155,7 @@ class Runtime:
         if owner is not None:
             self.dispatch.submit(owner)
 
-    def needs_peers(self, namespace: str) -> bool:
+    def _needs_peers(self, namespace: str) -> bool:
         """Whether passes in ``namespace`` need its other jobs (only a concurrency quota looks at them)."""
         policy = policy_for(self.settings, namespace)
         return policy is not None and policy.max_concurrent_jobs is not None
@@ -163,8 +163,8 @@ class Runtime:
     # ----- watch events (called on kopf's event loop: memory only, never blocking) -------------------------------
 
     def observe(self, body: dict[str, Any]) -> None:
-        """A watch event of a job: keep the newest body and queue a pass, unless the event only echoes a write of
-        ours (its resourceVersion is one we wrote, or older, with the generation and deletion state we know)."""
+        """A watch event of a job: keep it and queue a pass, unless it is the echo of a write of ours or older
+        than the version kept (plan/versions.py)."""
         if self._keep(body, ours=False):
             self.dispatch.submit(body["metadata"]["uid"])
 
@@ -188,9 +188,7 @@ class Runtime:
 
     def gone(self, uid: str) -> None:
         """The job left the API server: forget it (its task, if it had one, was stopped before its finalizer went)."""
-        self._finalized[uid] = None
-        while len(self._finalized) > MAX_FINALIZED:
-            self._finalized.pop(next(iter(self._finalized)))
+        self._mark_finalized(uid)
         body = self._bodies.get(uid)
         self._drop(uid)
         if body is not None:
@@ -198,7 +196,7 @@ class Runtime:
 
     def _peers_of(self, namespace: str) -> list[Peer]:
         """The namespace's jobs as the concurrency quota sees them (only computed where a quota is set)."""
-        if not self.needs_peers(namespace):
+        if not self._needs_peers(namespace):
             return []
         peers = []
         for body in list(self._bodies.values()):
@@ -219,7 +217,7 @@ class Runtime:
     def _wake_waiting(self, namespace: str) -> None:
         """A slot of the namespace's concurrency quota may have freed: the jobs waiting for one get a pass now
         rather than at their next resync."""
-        if not self.needs_peers(namespace):
+        if not self._needs_peers(namespace):
             return
         for uid, body in list(self._bodies.items()):
             waiting = (body.get("status") or {}).get("reason") == "QuotaExceeded"
@@ -484,10 +482,8 @@ class Runtime:
         """Put the operator's finalizer on the job before any task can exist for it, so that deleting the job waits
         for the task to be stopped. Raises when it cannot (the job is gone, being deleted, or changed since the
         newest version we know: its event brings a new pass); no task is started then."""
-        meta = body["metadata"]
-        if FINALIZER in (meta.get("finalizers") or []):
-            return
-        newest = self._bodies.get(meta["uid"]) or body
+        # The kept version, not the pass's body: the pass's own status write may have replaced it already.
+        newest = self._bodies.get(body["metadata"]["uid"]) or body
         if FINALIZER in (newest["metadata"].get("finalizers") or []):
             return
         self._remember(
@@ -604,15 +600,11 @@ class Runtime:
     def release(self, body: dict[str, Any]) -> None:
         """A job being deleted: stop its task, then remove the operator's finalizer (if it is on)."""
         meta = body["metadata"]
-        index = (
-            (meta.get("finalizers") or []).index(FINALIZER)
-            if FINALIZER in (meta.get("finalizers") or [])
-            else -1
-        )
-        if index < 0:
+        finalizers = meta.get("finalizers") or []
+        if FINALIZER not in finalizers:
             return  # no task was ever started for it (the finalizer goes on first)
         self.finalize(body)
-        self.kube.remove_finalizer(meta, FINALIZER, index)
+        self.kube.remove_finalizer(meta, FINALIZER, finalizers.index(FINALIZER))
 
     @metrics.timed_handler("finalize")
     def finalize(self, body: dict[str, Any]) -> None:
@@ -639,9 +631,12 @@ class Runtime:
                     log.info(
                         "Stopped task of deleted job job=%s/%s task=%s", meta["namespace"], meta["name"], arn
                     )
-            self._finalized[meta["uid"]] = None  # inside the lock: a pass waiting for it sees the job is gone
-            while len(self._finalized) > MAX_FINALIZED:
-                self._finalized.pop(next(iter(self._finalized)))
+            self._mark_finalized(meta["uid"])  # inside the lock: a pass waiting for it sees the job is gone
+
+    def _mark_finalized(self, uid: str) -> None:
+        self._finalized[uid] = None
+        while len(self._finalized) > MAX_FINALIZED:
+            self._finalized.pop(next(iter(self._finalized)))
 
     def _drop(self, uid: str) -> None:
         with self._locks_guard:
@@ -719,13 +714,6 @@ def _active_attempt(status: dict[str, Any]) -> dict[str, Any] | None:
     if attempts and not attempts[-1].get("finishedAt"):
         return attempts[-1]
     return None
-
-
-def _rv(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def _now() -> datetime:
