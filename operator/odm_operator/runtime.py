@@ -3,7 +3,7 @@
 handlers.py hands over every watch event (``observe``, ``gone``); the dispatcher runs the passes: ``reconcile``
 for a live job, ``release`` (stop its task, then remove the finalizer) for one being deleted. Everything they
 decide comes from plan/reconcile.py (pure), and everything they do goes through the gateways in aws/ and the
-writer in k8s.py. One lock per job keeps two passes of the same job from interleaving.
+writer in k8s.py. The dispatcher's work queue never runs two passes of one job at once (workqueue.py).
 """
 
 from __future__ import annotations
@@ -113,8 +113,6 @@ class Runtime:
             settings.time_scale,
             settings.provisioning_timeout_seconds,
         )
-        self._locks: dict[str, threading.Lock] = {}
-        self._locks_guard = threading.Lock()
         # The newest version of every job: the watch's, or ours when a write of ours is newer (its status and
         # resourceVersion are folded in). What the dispatcher's passes work from; one copy per job.
         self._bodies: dict[str, dict[str, Any]] = {}
@@ -179,6 +177,10 @@ class Runtime:
         """Keep ``body`` if it is newer than the kept version; whether it needs a pass (plan/versions.py)."""
         uid = body["metadata"]["uid"]
         with self._bodies_lock:
+            if ours and uid not in self._bodies:
+                return (
+                    False  # the job left meanwhile (gone): the answer to a write of ours never brings it back
+                )
             result = arrival(self._bodies.get(uid), body, ours)
             if result.keep:
                 self._bodies[uid] = body
@@ -248,10 +250,6 @@ class Runtime:
         """The cluster the job's tasks run in: the one recorded in status, else the default."""
         return (status.get("aws") or {}).get("cluster") or self.settings.cluster
 
-    def _lock(self, uid: str) -> threading.Lock:
-        with self._locks_guard:
-            return self._locks.setdefault(uid, threading.Lock())
-
     # ----- reconcile -----------------------------------------------------------------------------------------
 
     @metrics.timed_handler("reconcile")
@@ -259,10 +257,9 @@ class Runtime:
         """One pass over a job. Returns seconds until something is due (or None)."""
         meta = body["metadata"]
         uid = meta["uid"]
-        with self._lock(uid):
-            if uid in self._finalized:
-                return None
-            requeue, active = self._reconcile(body, self._peers_of(meta["namespace"]))
+        if uid in self._finalized:
+            return None
+        requeue, active = self._reconcile(body, self._peers_of(meta["namespace"]))
         if active:  # the safety net: a pass at least every resync interval while the job is not finished
             resync = self.settings.resync_seconds
             requeue = resync if requeue is None else min(requeue, resync)
@@ -610,28 +607,27 @@ class Runtime:
     def finalize(self, body: dict[str, Any]) -> None:
         """Stop the job's task (if any) before the finalizer is removed. A finished job costs no AWS call."""
         meta = body["metadata"]
-        with self._lock(meta["uid"]):
-            if meta["uid"] in self._finalized:
-                return  # stopped already; only the finalizer's removal failed
-            status = self._status(body)
-            active = _active_attempt(status)
-            cluster = self._cluster_of(status)
-            if active is not None and status.get("phase") not in FINISHED:
-                reason = f"odm-operator: ODMJob {meta['namespace']}/{meta['name']} was deleted"
-                arns = [active["taskArn"]] if active.get("taskArn") else []
-                if not arns:  # in flight: RunTask may have happened; find it
-                    try:
-                        tasks = self.ecs.tasks_started_by(cluster, contract.started_by(meta["uid"]))
-                    except AwsCallError as exc:
-                        raise TransientError(exc.message) from exc
-                    arns = [t["taskArn"] for t in tasks if t.get("lastStatus") != "STOPPED"]
-                for arn in arns:
-                    self._stop_task(cluster, arn, reason)
-                    self._forget(arn)
-                    log.info(
-                        "Stopped task of deleted job job=%s/%s task=%s", meta["namespace"], meta["name"], arn
-                    )
-            self._mark_finalized(meta["uid"])  # inside the lock: a pass waiting for it sees the job is gone
+        if meta["uid"] in self._finalized:
+            return  # stopped already; only the finalizer's removal failed
+        status = self._status(body)
+        active = _active_attempt(status)
+        cluster = self._cluster_of(status)
+        if active is not None and status.get("phase") not in FINISHED:
+            reason = f"odm-operator: ODMJob {meta['namespace']}/{meta['name']} was deleted"
+            arns = [active["taskArn"]] if active.get("taskArn") else []
+            if not arns:  # in flight: RunTask may have happened; find it
+                try:
+                    tasks = self.ecs.tasks_started_by(cluster, contract.started_by(meta["uid"]))
+                except AwsCallError as exc:
+                    raise TransientError(exc.message) from exc
+                arns = [t["taskArn"] for t in tasks if t.get("lastStatus") != "STOPPED"]
+            for arn in arns:
+                self._stop_task(cluster, arn, reason)
+                self._forget(arn)
+                log.info(
+                    "Stopped task of deleted job job=%s/%s task=%s", meta["namespace"], meta["name"], arn
+                )
+        self._mark_finalized(meta["uid"])  # a later pass of the job sees it is gone
 
     def _mark_finalized(self, uid: str) -> None:
         self._finalized[uid] = None
@@ -639,8 +635,6 @@ class Runtime:
             self._finalized.pop(next(iter(self._finalized)))
 
     def _drop(self, uid: str) -> None:
-        with self._locks_guard:
-            self._locks.pop(uid, None)
         for cache in (self._bodies, self._admitted, self._drifted):
             cache.pop(uid, None)
         self.dispatch.cancel(uid)
