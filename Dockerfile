@@ -15,9 +15,8 @@ RUN python -m venv /opt/odm-operator
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY operator ./operator
-# `.` and not `.[sandbox]`: the emulators (kmock, moto) stay out of the image, and so does the sandbox package.
+# `.` only: the local stack (sandbox/, with kmock, moto and rich) is another distribution and stays out of the image.
 RUN /opt/odm-operator/bin/pip install . \
- && rm -rf /opt/odm-operator/lib/python3.11/site-packages/odm_operator/sandbox \
  && /opt/odm-operator/bin/python -c "import odm_operator.handlers, odm_operator.cli" \
  && /opt/odm-operator/bin/python -m compileall -q /opt/odm-operator/lib
 

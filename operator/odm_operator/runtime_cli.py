@@ -1,9 +1,11 @@
-"""`odm-operator run` (and, when the sandbox extra is installed, `sandbox`): the commands that start processes."""
+"""`odm-operator run` (and `sandbox` when the odm-sandbox distribution is installed): the commands that start
+processes."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import logging
 import random
 from typing import Any
@@ -34,11 +36,9 @@ def add_commands(sub: Any) -> None:
     )
     p.add_argument("--verbose", action="store_true")
     p.set_defaults(func=cmd_run)
-    try:
-        from .sandbox.cli import add_sandbox_command
-    except ImportError:
-        return
-    add_sandbox_command(sub)
+    # Commands of other distributions (odm-sandbox's `sandbox`), found by entry point: the operator imports none.
+    for entry in importlib.metadata.entry_points(group="odm_operator.commands"):
+        entry.load()(sub)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from odm_operator.sandbox.aws import AwsSandbox
+from odm_sandbox.aws import AwsSandbox
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from prometheus_client import REGISTRY
 
 from odm_operator import metrics
 from odm_operator.aws.clients import make_clients
-from odm_operator.sandbox.aws.faults import FaultRule
+from odm_sandbox.aws.faults import FaultRule
 
 
 def value(name: str, **labels: str) -> float:

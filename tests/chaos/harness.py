@@ -45,8 +45,8 @@ import kubernetes
 from kubernetes.client.rest import ApiException
 
 from odm_operator import API_GROUP, API_VERSION, PLURAL
-from odm_operator.sandbox.aws.faults import FaultRule
-from odm_operator.sandbox.stack import SANDBOX_PROVIDER, Stack
+from odm_sandbox.aws.faults import FaultRule
+from odm_sandbox.stack import SANDBOX_PROVIDER, Stack
 
 from .ledger import TaskLedger
 

@@ -19,7 +19,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ecs.models import ecs_backends
 
 from odm_operator import contract
-from odm_operator.sandbox.aws import AwsSandbox
+from odm_sandbox.aws import AwsSandbox
 
 
 @dataclass(frozen=True)

@@ -77,7 +77,7 @@ def test_the_chart_crd_is_the_repository_crd():
 
 @pytest.mark.parametrize("name", ["kopfpeerings.kopf.dev.yaml", "clusterkopfpeerings.kopf.dev.yaml"])
 def test_the_chart_peering_crds_are_the_ones_kopf_and_the_sandbox_use(name):
-    sandbox = REPO / "operator" / "odm_operator" / "sandbox" / "kube" / "crds" / name
+    sandbox = REPO / "sandbox" / "odm_sandbox" / "kube" / "crds" / name
     assert yaml.safe_load((CHART / "crds" / name).read_text()) == yaml.safe_load(sandbox.read_text())
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from odm_operator.sandbox.stack import Stack
+from odm_sandbox.stack import Stack
 
 from ..tools import tool_binary
 

@@ -15,7 +15,7 @@ import time
 import pytest
 
 from odm_operator.aws.clients import TOTAL_MAX_ATTEMPTS
-from odm_operator.sandbox.aws.faults import FaultRule
+from odm_sandbox.aws.faults import FaultRule
 
 from ..chaos.harness import STOPPED_RETENTION_S, ChaosRun, Config
 from ..chaos.ledger import TaskLedger

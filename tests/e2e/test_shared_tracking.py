@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from odm_operator.sandbox.stack import SANDBOX_POLL_SECONDS
+from odm_sandbox.stack import SANDBOX_POLL_SECONDS
 
 from .conftest import E2E, odmjob
 

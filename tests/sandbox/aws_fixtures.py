@@ -14,7 +14,7 @@ import boto3
 from botocore.config import Config
 
 from odm_operator import contract
-from odm_operator.sandbox.aws import AwsSandbox
+from odm_sandbox.aws import AwsSandbox
 
 CLUSTER = "odm"
 LOG_GROUP = "/odm-operator/jobs"

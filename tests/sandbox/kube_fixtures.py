@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import kubernetes
 import pytest
 
-from odm_operator.sandbox.kube import DEFAULT_CRD, KubeEmulator
+from odm_sandbox.kube import DEFAULT_CRD, KubeEmulator
 
 T = TypeVar("T")
 

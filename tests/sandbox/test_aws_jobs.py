@@ -30,8 +30,8 @@ from aws_fixtures import (
 from botocore.exceptions import ClientError
 
 from odm_operator import contract
-from odm_operator.sandbox.aws import AwsSandbox, Timings
-from odm_operator.sandbox.aws.datasets import INPUT_BUCKET, OUTPUT_BUCKET
+from odm_sandbox.aws import AwsSandbox, Timings
+from odm_sandbox.aws.datasets import INPUT_BUCKET, OUTPUT_BUCKET
 
 TIME_SCALE = 1200.0
 # Default timings except a 10-minute provisioning timeout (1 s real) and a quick idle scale-in.

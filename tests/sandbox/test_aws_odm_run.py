@@ -7,7 +7,7 @@ import json
 import pytest
 
 from odm_operator import contract
-from odm_operator.sandbox.aws.odm_run import (
+from odm_sandbox.aws.odm_run import (
     OOM_EXIT_CODE,
     OdmOptions,
     log_json,

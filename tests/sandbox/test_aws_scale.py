@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from aws_fixtures import CLUSTER, client, job_overrides, network, register_odm_task_definition, wait_for
 
-from odm_operator.sandbox.aws import AwsSandbox
-from odm_operator.sandbox.aws.datasets import INPUT_BUCKET, OUTPUT_BUCKET
+from odm_sandbox.aws import AwsSandbox
+from odm_sandbox.aws.datasets import INPUT_BUCKET, OUTPUT_BUCKET
 
 TASKS = 1000
 # At 60x a 30-image job runs ODM for ~11 real seconds: long enough to measure a steady state.

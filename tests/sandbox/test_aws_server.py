@@ -26,10 +26,10 @@ from aws_fixtures import (
 from botocore.exceptions import ClientError
 
 from odm_operator import contract
-from odm_operator.sandbox.aws import AwsSandbox, Timings
-from odm_operator.sandbox.aws.datasets import DATASETS, INPUT_BUCKET, OUTPUT_BUCKET
-from odm_operator.sandbox.aws.faults import FaultInjector, FaultRule
-from odm_operator.sandbox.aws.operations import identify
+from odm_sandbox.aws import AwsSandbox, Timings
+from odm_sandbox.aws.datasets import DATASETS, INPUT_BUCKET, OUTPUT_BUCKET
+from odm_sandbox.aws.faults import FaultInjector, FaultRule
+from odm_sandbox.aws.operations import identify
 
 
 @pytest.fixture(scope="module")
@@ -361,8 +361,8 @@ def test_describing_an_odm_task_shows_its_three_containers_before_it_runs(sandbo
 
 @pytest.mark.parametrize("include", [[], ["TAGS"]])
 def test_the_fast_describe_tasks_answer_equals_motos_own(sandbox, monkeypatch, include):
-    from odm_operator.sandbox.aws import ecs_responses
-    from odm_operator.sandbox.aws.datasets import INPUT_BUCKET
+    from odm_sandbox.aws import ecs_responses
+    from odm_sandbox.aws.datasets import INPUT_BUCKET
 
     sandbox.reset()
     ecs = client(sandbox, "ecs")

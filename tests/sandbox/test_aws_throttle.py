@@ -10,8 +10,8 @@ import pytest
 from aws_fixtures import CLUSTER, NO_RETRIES, client
 from botocore.exceptions import ClientError
 
-from odm_operator.sandbox.aws import AwsSandbox
-from odm_operator.sandbox.aws.throttle import BucketSpec, EcsThrottle, TokenBucket, ecs_category
+from odm_sandbox.aws import AwsSandbox
+from odm_sandbox.aws.throttle import BucketSpec, EcsThrottle, TokenBucket, ecs_category
 
 
 class FakeClock:

@@ -7,7 +7,7 @@ import kubernetes
 import pytest
 from kube_fixtures import GROUP, PLURAL, VERSION, api_error, create_job, get_job, odmjob
 
-from odm_operator.sandbox.kube import KubeEmulator
+from odm_sandbox.kube import KubeEmulator
 
 emulator, api_client, custom, raw = (
     kube_fixtures.emulator,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from odm_operator.sandbox.kube import cel
+from odm_sandbox.kube import cel
 
 OLD = {"input": {"s3Uri": "s3://a/"}, "suspend": False, "tags": ["x", "y"], "n": 1}
 

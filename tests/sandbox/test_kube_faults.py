@@ -5,7 +5,7 @@ from __future__ import annotations
 import kube_fixtures
 from kube_fixtures import GROUP, PLURAL, VERSION, api_error, create_job, get_job, job_exists, odmjob
 
-from odm_operator.sandbox.kube import Faults
+from odm_sandbox.kube import Faults
 
 emulator, api_client, custom, raw = (
     kube_fixtures.emulator,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from odm_operator.sandbox.kube import cel
-from odm_operator.sandbox.kube.resources import resources_from_crd
-from odm_operator.sandbox.kube.schema import SchemaError, StructuralSchema
+from odm_sandbox.kube import cel
+from odm_sandbox.kube.resources import resources_from_crd
+from odm_sandbox.kube.schema import SchemaError, StructuralSchema
 
 SPEC = StructuralSchema(
     {

@@ -10,7 +10,7 @@ import kube_fixtures
 import kubernetes
 from kube_fixtures import GROUP, PLURAL, VERSION, Raw, create_job, eventually, odmjob
 
-from odm_operator.sandbox.kube import DEFAULT_CRD, KubeEmulator
+from odm_sandbox.kube import DEFAULT_CRD, KubeEmulator
 
 emulator, api_client, custom, raw = (
     kube_fixtures.emulator,

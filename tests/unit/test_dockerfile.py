@@ -88,7 +88,7 @@ def test_only_the_runtime_dependencies_are_installed():
     assert len(installs) == 1
     targets = shlex.split(installs[0].split("pip install", 1)[1].split("&&", 1)[0])
     assert targets == ["."], "the package without extras (no sandbox emulators, no test tools)"
-    assert "odm_operator/sandbox" in installs[0], "the sandbox package is removed from the image"
+    assert "sandbox" not in installs[0], "the local stack is another distribution: nothing to remove"
 
 
 def test_the_entrypoint_is_odm_operator_run_and_the_module_behind_it_exists():
@@ -120,8 +120,6 @@ def _third_party_imports() -> set[str]:
     stdlib = set(sys.stdlib_module_names)
     names = set()
     for path in PACKAGE.rglob("*.py"):
-        if "sandbox" in path.relative_to(PACKAGE).parts:
-            continue
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 names |= {a.name.split(".")[0] for a in node.names}
@@ -157,7 +155,13 @@ def test_every_module_the_operator_imports_comes_with_the_runtime_dependencies()
     assert not missing, f"the image would lack these (add them to [project] dependencies): {missing}"
 
 
-@pytest.mark.parametrize("extra", ["sandbox", "test"])
+def test_installing_the_operator_installs_no_emulator():
+    runtime = _closure(PYPROJECT["project"]["dependencies"])
+    assert runtime & {"moto", "kmock", "rich", "odm-sandbox"} == set()
+    assert "sandbox" not in PYPROJECT["project"].get("optional-dependencies", {})
+
+
+@pytest.mark.parametrize("extra", ["test"])
 def test_no_extra_is_needed_at_runtime(extra):
     extras = {Requirement(r).name for r in PYPROJECT["project"]["optional-dependencies"][extra]}
     runtime = _closure(PYPROJECT["project"]["dependencies"])

@@ -302,7 +302,7 @@ def _code_sources() -> tuple[dict[str, str], dict[str, str]]:
     other = {
         str(p.relative_to(PACKAGE)): p.read_text()
         for p in sorted(PACKAGE.rglob("*.py"))
-        if p.parent != AWS_DIR and "sandbox" not in p.relative_to(PACKAGE).parts
+        if p.parent != AWS_DIR
     }
     return aws, other
 

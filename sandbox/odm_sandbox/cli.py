@@ -1,6 +1,7 @@
-"""`odm-operator sandbox`: start the local stack, apply ODMJobs, show them progressing, optionally wait.
+"""`odm-sandbox` (also `odm-operator sandbox`): start the local stack, apply ODMJobs, show them progressing,
+optionally wait.
 
-    odm-operator sandbox --state-dir DIR [--time-scale X] [--aws-quotas on|off] [--no-operator] [--wait]
+    odm-sandbox --state-dir DIR [--time-scale X] [--aws-quotas on|off] [--no-operator] [--wait]
                          [--timeout S] [FILE ...]
 
 Writes DIR/kubeconfig, DIR/aws.env, DIR/sandbox.env and finally DIR/ready. With --wait it exits when every applied
@@ -24,8 +25,8 @@ from rich.live import Live
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 
-from .. import API_GROUP, API_VERSION, KIND, PLURAL
-from ..plan.status import FINISHED
+from odm_operator import API_GROUP, API_VERSION, KIND, PLURAL
+from odm_operator.plan.status import FINISHED
 
 if TYPE_CHECKING:  # the stack imports moto and kmock: ~200 MB the operator must not pay for `run`
     from .stack import Stack
@@ -33,10 +34,23 @@ if TYPE_CHECKING:  # the stack imports moto and kmock: ~200 MB the operator must
 REFRESH_SECONDS = 0.5
 
 
+def main(argv: list[str] | None = None) -> int:
+    """The ``odm-sandbox`` command: the same arguments as ``odm-operator sandbox``."""
+    parser = argparse.ArgumentParser(prog="odm-sandbox", description=HELP)
+    _arguments(parser)
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+HELP = "run the embedded local stack (Kubernetes API + AWS emulators + operator)"
+
+
 def add_sandbox_command(sub: Any) -> None:
-    p = sub.add_parser(
-        "sandbox", help="run the embedded local stack (Kubernetes API + AWS emulators + operator)"
-    )
+    """Registers ``odm-operator sandbox`` (entry point ``odm_operator.commands``)."""
+    _arguments(sub.add_parser("sandbox", help=HELP))
+
+
+def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("files", nargs="*", metavar="FILE", help="ODMJob YAML files to apply once it is up")
     p.add_argument("--state-dir", required=True, type=Path, help="where kubeconfig, aws.env and logs go")
     p.add_argument("--time-scale", type=float, default=120.0, help="simulated seconds per real second")

@@ -21,7 +21,8 @@ from typing import Any
 
 import boto3
 
-from ..api.crd import build_crd
+from odm_operator.api.crd import build_crd
+
 from .aws import AwsSandbox
 from .kube import KubeEmulator
 

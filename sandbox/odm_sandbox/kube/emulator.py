@@ -30,7 +30,8 @@ from .store import DEFAULT_HISTORY, Store
 
 T = TypeVar("T")
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[4]
+# The checked-out repository (the sandbox is installed editable from it): sandbox/odm_sandbox/kube/ -> the top.
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[3]
 DEFAULT_CRD = REPO_ROOT / "crds" / "odmjobs.odm-operator.io.yaml"
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 START_TIMEOUT = 10.0
