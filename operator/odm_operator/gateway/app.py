@@ -11,6 +11,7 @@ import hmac
 import json
 import time
 import uuid as uuidlib
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -42,8 +43,16 @@ def _now_ms() -> int:
 
 
 class Gateway:
-    def __init__(self, settings: GatewaySettings, store: TaskStore, staging: Staging, console: Console):
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        store: TaskStore,
+        staging: Staging,
+        console: Console,
+        clock: Callable[[], float] = time.time,
+    ):
         self.settings = settings
+        self.clock = clock  # wall clock (seconds): upload sessions expire by it
         self.store = store
         self.staging = staging
         self.console = console
@@ -140,7 +149,7 @@ class Gateway:
             "skipPostProcessing": skip,
             "outputs": outputs,
             "dateCreated": created,
-            "startedAt": time.time(),
+            "startedAt": self.clock(),
         }
 
     async def _session(self, uuid: str) -> dict[str, Any] | None:
@@ -154,7 +163,7 @@ class Gateway:
         session = await self._session(uuid)
         if session is None:
             raise n.BadRequest("Invalid uuid (not found)")
-        if time.time() - session["startedAt"] > self.settings.upload_session_seconds:
+        if self.clock() - session["startedAt"] > self.settings.upload_session_seconds:
             await self._discard(uuid)
             raise n.BadRequest(
                 f"Upload session {uuid} expired (not committed within {self.settings.upload_session_seconds}s)"
