@@ -11,6 +11,7 @@ WebODM uses (``with_output=<lines it has>``) stay stable.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -22,6 +23,9 @@ from ..aws.nodeodm.console_logs import ConsoleLogs
 
 # GetLogEvents returns at most 10,000 events (1 MB) per call.
 EVENTS_PER_CALL = 10_000
+# NodeODM strips ANSI colour codes from the console (ODM prints none when no_ansiesc is set, but an image that
+# ignores it must not put escape codes in WebODM's console).
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 class TokenBucket:
@@ -100,7 +104,7 @@ class Console:
             return
         entry.read_at = self.clock()
         for line in page.lines:
-            entry.lines.extend(line.splitlines() or [""])
+            entry.lines.extend(ANSI.sub("", line).splitlines() or [""])
         got_all = len(page.lines) < EVENTS_PER_CALL
         if got_all and finished and not page.missing:
             entry.complete = True  # a finished task's log is read to the end: no more calls for it
