@@ -60,7 +60,9 @@ def test_hundreds_of_polled_tasks_cost_a_bounded_number_of_calls(stack: Stack):
     polls = asyncio.run(poll())
     elapsed = time.monotonic() - started
     calls = len(_get_log_events(stack)) - before
-    print(f"GetLogEvents: {calls} calls in {elapsed:.1f} s for {polls} polls of {TASKS} tasks (budget {RATE}/s)")
+    print(
+        f"GetLogEvents: {calls} calls in {elapsed:.1f} s for {polls} polls of {TASKS} tasks (budget {RATE}/s)"
+    )
     assert polls > 10 * TASKS
     assert 0 < calls <= RATE * elapsed + RATE  # the bucket's rate plus its burst
     read = [j for j in jobs if console._entries[j["metadata"]["uid"]].lines]
