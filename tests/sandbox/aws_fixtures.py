@@ -83,6 +83,7 @@ def container_definitions(region: str) -> list[dict[str, Any]]:
             "name": contract.ODM,
             "image": ODM_IMAGE,
             "essential": False,
+            "environment": [{"name": "no_ansiesc", "value": "1"}],  # as the operator sets it
             "memoryReservation": 1024,
             "mountPoints": mount,
             "dependsOn": [{"containerName": contract.STAGE_IN, "condition": "SUCCESS"}],

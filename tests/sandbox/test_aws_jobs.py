@@ -180,7 +180,7 @@ class TestScaleFromZero:
 
         messages = odm_log_messages(client(aws, "logs"), task["taskArn"])
 
-        stages = ["dataset", "opensfm", "openmvs", "odm_filterpoints", "odm_meshing", "mvs_texturing",
+        stages = ["dataset", "split", "merge", "opensfm", "openmvs", "odm_filterpoints", "odm_meshing", "mvs_texturing",
                   "odm_georeferencing", "odm_dem", "odm_orthophoto", "odm_report", "odm_postprocess"]  # fmt: skip
         assert stage_markers(messages) == [f"{verb} {s}" for s in stages for verb in ("Running", "Finished")]
         assert "[INFO]    Running dataset stage" in messages

@@ -31,7 +31,7 @@ KINDS = {"flag": "flag", "int": "int", "float": "float", "path_or_json": "json",
 
 
 def test_the_table_follows_the_odm_release_of_the_facts_file():
-    assert (ODM_VERSION, ODM_COMMIT) == (FACTS["version"], FACTS["commit"])
+    assert (FACTS["version"], FACTS["commit"]) == (ODM_VERSION, ODM_COMMIT)
 
 
 def test_every_odm_option_is_accepted_reserved_or_deprecated_and_nothing_else():

@@ -302,7 +302,7 @@ class _Runner:
         a = self.args
         if name == "dataset":
             self.log.add(self.t, f"Loading dataset from: {a.project_path}/{a.project}/images")
-            self.log.add(self.t, f"Found {self.dataset.images} usable images")
+            self.log.add(self.t, f"Loading {self.dataset.images} images")
         elif name == "split":
             self.log.add(self.t, "Normal dataset, will process all at once.")
         elif name == "merge":
