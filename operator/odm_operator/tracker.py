@@ -133,7 +133,9 @@ class Tracker:
             current = from_containers(current, task.container_states(), task.exit_codes())
             if current is not None:
                 self._progress[task.arn] = current
-                task = dataclasses.replace(task, progress=(current.stage, current.percent))
+                task = dataclasses.replace(
+                    task, progress=(current.stage, current.percent), odm_hint=current.hint
+                )
             out.append(task)
         return out
 

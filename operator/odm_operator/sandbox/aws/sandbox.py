@@ -169,6 +169,13 @@ class AwsSandbox:
             arn = self.agent.find_task(namespace, name)
             return arn if arn is not None and self.agent.interrupt(arn) else None
 
+    def fail_odm(self, namespace: str, name: str, exit_code: int | str, stage: str | None = None) -> None:
+        """Make the next ODM run of this ODMJob fail with ``exit_code`` (or "disk-full") in ``stage``."""
+        from .odm_run import Failure
+
+        with self.lock:
+            self.agent.odm_failures.setdefault(f"{namespace}/{name}", []).append(Failure(exit_code, stage))
+
     def agent_status(self) -> dict[str, Any]:
         with self.lock:
             return {
