@@ -263,3 +263,26 @@ def test_the_call_budget_allows_rate_times_time_plus_burst():
         now[0] += 0.01
         taken += bucket.take()
     assert taken <= 5 * 10 + 5 and taken >= 5 * 10 - 1
+
+
+def test_the_options_defaults_are_odms_own():
+    """/options shows ODM 3.6.0's defaults, checked against the facts file read from ODM's config.py."""
+    import json
+    from pathlib import Path
+
+    import odm_operator.sandbox.aws as sandbox_aws
+
+    facts = json.loads((Path(sandbox_aws.__file__).parent / "odm_3.6.0_options.json").read_text())
+    defaults = {o["name"]: o.get("default") for o in facts["options"]}
+    for option in n.options_table():
+        odm = defaults[option["name"]]
+        if option["type"] == "bool":
+            assert option["value"] == "false" and not odm, option["name"]
+        elif odm in (None, "", "cpu_count") or option["name"] == "max-concurrency":
+            assert option["value"] == "", option["name"]
+        else:
+            assert (
+                float(option["value"]) == float(odm)
+                if option["type"] in ("int", "float")
+                else option["value"] == str(odm)
+            ), option["name"]

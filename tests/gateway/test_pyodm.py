@@ -68,7 +68,7 @@ def test_the_download_is_a_redirect_to_s3_never_the_bytes(node: Node, images):
     task = node.create_task(images(3), {})
     task.wait_for_completion(interval=0.2)
     answer = requests.get(node.url(f"/task/{task.uuid}/download/all.zip"), allow_redirects=False, timeout=10)
-    assert answer.status_code == 302 and not answer.content
+    assert answer.status_code == 302 and len(answer.content) < 64  # a redirect, not the archive
     assert "all.zip" in answer.headers["Location"] and "Signature" in answer.headers["Location"]
     bogus = requests.get(node.url(f"/task/{task.uuid}/download/orthophoto.tif"), timeout=10).json()
     assert bogus == {"error": "Invalid asset"}

@@ -17,6 +17,7 @@ from typing import IO, Any
 
 from ..api import odm_options
 from ..api.types import FINISHED_PHASES
+from ..plan.outcome import ODM_EXIT_CODES
 
 # NodeODM's version we answer with: pyodm's compare_version needs strictly X.Y.Z, the chunked upload needs
 # >= 1.4.0 and WebODM's with_output >= 1.5.1.
@@ -62,9 +63,19 @@ ODM_DEFAULTS = {
     "primary-band": "auto", "pc-quality": "medium", "pc-filter": "5", "pc-sample": "0", "mesh-size": "200000",
     "mesh-octree-depth": "11", "dem-gapfill-steps": "3", "dem-decimation": "1", "split": "999999",
     "split-overlap": "150", "merge": "all", "max-concurrency": "", "end-with": "odm_postprocess",
-    "rerun-from": "", "rerun": "",
+    "rerun-from": "", "rerun": "", "auto-boundary-distance": "0", "boundary": "", "cameras": "",
+    "gps-z-offset": "0", "matcher-order": "0", "smrf-scalar": "1.25", "smrf-slope": "0.15",
+    "smrf-threshold": "0.5", "smrf-window": "18.0", "video-limit": "500", "video-resolution": "4000",
 }  # fmt: skip
-_TYPES = {"flag": "bool", "int": "int", "float": "float", "choice": "enum", "string": "string"}
+# NodeODM's five types; ODM's path_or_json options (boundary, cameras) are strings holding JSON.
+_TYPES = {
+    "flag": "bool",
+    "int": "int",
+    "float": "float",
+    "choice": "enum",
+    "string": "string",
+    "json": "string",
+}
 
 # Uploaded files: ODM's image and video extensions (opendm/context.py), and the extra files NodeODM routes.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".raw", ".dng", ".nef", ".jxl")
@@ -92,10 +103,16 @@ def _domain(option: odm_options.OdmOption) -> Any:
         return "bool"
     if option.kind == "string":
         return "string"
+    if option.kind == "json":
+        return "json"
     word = "integer" if option.kind == "int" else "float"
     low, high = option.minimum, option.maximum
     if low is not None and high is not None:
         return f"{word}: {odm_options._num(low)} <= x <= {odm_options._num(high)}"
+    if getattr(option, "above", None) is not None:
+        return f"{word} > {odm_options._num(option.above)}"
+    if low is not None:
+        return f"{word} >= {odm_options._num(low)}"
     return word
 
 
@@ -289,10 +306,14 @@ def status_of(job: dict[str, Any]) -> tuple[int, str | None]:
     return RUNNING, None
 
 
+# The operator's reasons for an ODM exit code (plan/outcome.py); NodeODM words those by the code.
+ODM_EXIT_REASONS = frozenset({reason for reason, _ in ODM_EXIT_CODES.values()} | {"OutOfMemory"})
+
+
 def _error_message(status: dict[str, Any]) -> str:
     attempts = status.get("attempts") or []
     code = attempts[-1].get("exitCode") if attempts else None
-    if status.get("reason") in ("OdmFailed", "OutOfMemory") and isinstance(code, int):
+    if status.get("reason") in ODM_EXIT_REASONS and isinstance(code, int):
         return EXIT_MESSAGES.get(code, f"Processing failed ({code})")
     return f"{status.get('reason') or 'Failed'}: {status.get('message') or ''}".strip()
 
