@@ -1,6 +1,6 @@
 """Bad input to the NodeODM API gets a clear error (HTTP 200 with {"error"}, as NodeODM answers) and leaves
 nothing half-created: no object in S3, no upload session, no ODMJob. Against a gateway with small limits
-(maxImages 3, files up to 9 MiB) served in-process over the sandbox's Kubernetes and S3."""
+(maxImages 3, files up to 6 MiB) served in-process over the sandbox's Kubernetes and S3."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from .conftest import LocalGateway, jobs_of, keys_under
 
 pytestmark = pytest.mark.e2e
 
-MAX_FILE = 9 * 1024 * 1024  # over one 8 MiB part, so an oversize file is refused mid multipart upload
+MAX_FILE = 6 * 1024 * 1024  # over one 5 MiB part, so an oversize file is refused mid multipart upload
 
 
 @pytest.fixture(scope="module")
