@@ -97,6 +97,7 @@ class Stack:
         port, token = _free_port(), secrets.token_urlsafe(24)
         self.gateway_url = f"http://127.0.0.1:{port}"
         self.gateway_token = token
+        self.gateway_output_bucket = GATEWAY_OUTPUT_BUCKET
         env = {
             **os.environ,
             **self.aws.env(),
