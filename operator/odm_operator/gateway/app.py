@@ -143,6 +143,8 @@ class Gateway:
             raise n.BadRequest(f"Invalid dateCreated: {fields['dateCreated']!r} is not milliseconds") from exc
         if fields.get("zipurl"):
             raise n.BadRequest("zipurl is not supported: upload the images (chunked or /task/new)")
+        if fields.get("webhook"):  # refused, not ignored: a client waiting for the call would wait forever
+            raise n.BadRequest("webhook is not supported: poll /task/<uuid>/info (as WebODM and pyodm do)")
         return {
             "name": fields.get("name") or n.default_name(created),
             "options": options,
