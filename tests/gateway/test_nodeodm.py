@@ -289,3 +289,23 @@ def test_the_options_defaults_are_odms_own():
                 if option["type"] in ("int", "float")
                 else option["value"] == str(odm)
             ), option["name"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        pytest.param(
+            "default_resources", {"cpu": "lots", "memory": "4Gi"}, "cpu", id="a resource that is no quantity"
+        ),
+        pytest.param("default_capacity", {"type": "lambda"}, "type", id="a capacity type ECS does not have"),
+        pytest.param("staging_uri", "https://bucket/x", "s3://", id="staging not in S3"),
+    ],
+)
+def test_gateway_settings_refuse_what_an_odmjob_would_refuse(field, value, message):
+    from pydantic import ValidationError
+
+    from odm_operator.gateway.settings import GatewaySettings
+
+    base = {"staging_uri": "s3://a/b/", "output_uri": "s3://a/c/"}
+    with pytest.raises(ValidationError, match=message):
+        GatewaySettings(**{**base, field: value})

@@ -9,24 +9,26 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import logging
 import time
 import uuid as uuidlib
 from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
+from kubernetes.client.rest import ApiException
 
-from .. import API_GROUP, API_VERSION, KIND
 from ..aws.nodeodm.staging import S3Prefix, Staging
 from ..settings import DEFAULT_ODM_IMAGE
 from . import nodeodm as n
 from .console import Console
+from .jobs import job_manifest, session_fields
 from .settings import GatewaySettings
 from .store import TaskStore
 from .uploads import receive
 
+log = logging.getLogger(__name__)
 SESSION = "session.json"
-JOB_PREFIX = "nodeodm-"
 ALL_ZIP = "all.zip"
 
 
@@ -93,6 +95,11 @@ class Gateway:
             return await handler(request)
         except n.BadRequest as exc:
             return _error(str(exc), exc.no_retry)
+        except web.HTTPException:
+            raise
+        except Exception as exc:  # S3 or Kubernetes trouble: a 500 (pyodm retries uploads on it), in JSON
+            log.exception("Request failed method=%s path=%s", request.method, request.path)
+            return web.json_response({"error": f"{type(exc).__name__}: {exc}"[:500]}, status=500)
 
     # ----- node ---------------------------------------------------------------------------------------------
 
@@ -133,27 +140,6 @@ class Gateway:
             raise n.BadRequest(f"Invalid set-uuid: a task with UUID {wanted} already exists")
         return wanted
 
-    def _session_fields(self, fields: dict[str, str]) -> dict[str, Any]:
-        skip = fields.get("skipPostProcessing", "").lower() == "true"
-        options = n.parse_options(fields.get("options"), skip)
-        outputs = n.parse_outputs(fields.get("outputs"))
-        try:
-            created = int(fields["dateCreated"]) if fields.get("dateCreated") else _now_ms()
-        except ValueError as exc:
-            raise n.BadRequest(f"Invalid dateCreated: {fields['dateCreated']!r} is not milliseconds") from exc
-        if fields.get("zipurl"):
-            raise n.BadRequest("zipurl is not supported: upload the images (chunked or /task/new)")
-        if fields.get("webhook"):  # refused, not ignored: a client waiting for the call would wait forever
-            raise n.BadRequest("webhook is not supported: poll /task/<uuid>/info (as WebODM and pyodm do)")
-        return {
-            "name": fields.get("name") or n.default_name(created),
-            "options": options,
-            "skipPostProcessing": skip,
-            "outputs": outputs,
-            "dateCreated": created,
-            "startedAt": self.clock(),
-        }
-
     async def _session(self, uuid: str) -> dict[str, Any] | None:
         return await asyncio.to_thread(
             self.staging.get_json, self.stage_root.bucket, self.stage_root.child(uuid).key(SESSION)
@@ -177,7 +163,7 @@ class Gateway:
 
     async def new_init(self, request: web.Request) -> web.Response:
         fields = {k: str(v) for k, v in (await request.post()).items()}
-        session = self._session_fields(fields)
+        session = session_fields(fields, self.clock(), _now_ms())
         uuid = await self._new_uuid(request)
         await asyncio.to_thread(
             self.staging.put_json, self.stage_root.bucket, self.stage_root.child(uuid).key(SESSION), session
@@ -238,7 +224,7 @@ class Gateway:
         fields: dict[str, str] = {}
         try:
             await self._receive_files(request, uuid, 0, fields)
-            session = self._session_fields(fields)
+            session = session_fields(fields, self.clock(), _now_ms())
             await self._create_job(uuid, session, await self._count_images(uuid))
         except BaseException:
             await self._discard(uuid)
@@ -251,41 +237,34 @@ class Gateway:
         limit = self.settings.max_images
         if limit is not None and images > limit:
             raise n.BadRequest(f"Too many images: this node takes at most {limit} (maxImages)")
-        await self.store.create(self._manifest(uuid, session, images, run))
+        body = self._manifest(uuid, session, images, run)
+        try:
+            await self.store.create(body)
+        except ApiException as exc:
+            if exc.status == 409:  # a commit repeated while the first was answering: the job exists
+                return
+            if exc.status in (400, 403, 422):  # the API server refused the ODMJob: say why, create nothing
+                raise n.BadRequest(f"The task's ODMJob was refused: {_api_message(exc)}") from exc
+            raise
+        log.info(
+            "Task created uuid=%s job=%s/%s images=%d run=%d",
+            uuid,
+            body["metadata"]["namespace"],
+            body["metadata"]["name"],
+            images,
+            run,
+        )
 
     def _manifest(self, uuid: str, session: dict[str, Any], images: int, run: int) -> dict[str, Any]:
-        odm: dict[str, Any] = {"options": session["options"]}
-        if self.settings.odm_image:
-            odm["image"] = self.settings.odm_image
-        spec: dict[str, Any] = {
-            "input": {"s3Uri": self._images(uuid).uri},
-            "output": {"s3Uri": self.output_root.child(uuid, str(run)).uri},
-            "odm": odm,
-            "capacity": dict(self.settings.default_capacity),
-        }
-        if self.settings.default_resources:
-            spec["resources"] = dict(self.settings.default_resources)
-        annotations = {
-            n.ANN_NAME: session["name"],
-            n.ANN_DATE: str(session["dateCreated"]),
-            n.ANN_IMAGES: str(images),
-            n.ANN_OPTIONS: json.dumps(n.echo_options(session["options"])),
-            n.ANN_RUN: str(run),
-            n.ANN_SKIP_POST: str(bool(session["skipPostProcessing"])).lower(),
-        }
-        if session.get("outputs"):
-            annotations[n.ANN_OUTPUTS] = json.dumps(session["outputs"])
-        return {
-            "apiVersion": f"{API_GROUP}/{API_VERSION}",
-            "kind": KIND,
-            "metadata": {
-                "name": JOB_PREFIX + uuid + ("" if run == 1 else f"-{run}"),
-                "namespace": self.settings.namespace,
-                "labels": {n.LABEL_TASK: uuid},
-                "annotations": annotations,
-            },
-            "spec": spec,
-        }
+        return job_manifest(
+            self.settings,
+            uuid,
+            session,
+            images,
+            run,
+            self._images(uuid),
+            self.output_root.child(uuid, str(run)),
+        )
 
     # ----- reading tasks ------------------------------------------------------------------------------------
 
@@ -346,6 +325,7 @@ class Gateway:
                 job["metadata"]["name"],
                 {"metadata": {"annotations": {n.ANN_CANCELED: "true"}}, "spec": {"suspend": True}},
             )
+            log.info("Task canceled uuid=%s job=%s", uuid, job["metadata"]["name"])
         return _ok({"success": True})
 
     async def remove(self, request: web.Request) -> web.Response:
@@ -357,7 +337,8 @@ class Gateway:
         for job in jobs:  # deleting an ODMJob stops its task (the operator's finalizer)
             await self.store.delete(job["metadata"]["name"])
         await self._discard(uuid)
-        await asyncio.to_thread(self.staging.delete_prefix, self.output_root.child(uuid))
+        deleted = await asyncio.to_thread(self.staging.delete_prefix, self.output_root.child(uuid))
+        log.info("Task removed uuid=%s jobs=%d product_objects=%d", uuid, len(jobs), deleted)
         return _ok({"success": True})
 
     async def restart(self, request: web.Request) -> web.Response:
@@ -380,11 +361,18 @@ class Gateway:
         }
         # An ODMJob's spec cannot change: the restart is a new run (a new ODMJob with the same UUID label and
         # a fresh output prefix); the old one is deleted, which stops its task if it still has one.
-        await self.store.create(self._manifest(uuid, session, int(ann.get(n.ANN_IMAGES) or 0), run + 1))
+        await self._create_job(uuid, session, int(ann.get(n.ANN_IMAGES) or 0), run + 1)
         await self.store.delete(job["metadata"]["name"])
         old = S3Prefix.parse(job["spec"]["output"]["s3Uri"])
         await asyncio.to_thread(self.staging.delete_prefix, old)
         return _ok({"success": True})
+
+
+def _api_message(exc: ApiException) -> str:
+    try:
+        return json.loads(exc.body).get("message") or str(exc.reason)
+    except (TypeError, ValueError, AttributeError):
+        return str(exc.reason)
 
 
 def _int(value: str) -> int:

@@ -7,6 +7,8 @@ from typing import Any
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ..api.types import Capacity, Resources
+
 
 class GatewaySettings(BaseSettings):
     """NodeODM gateway settings (env prefix ``ODM_GATEWAY_``)."""
@@ -65,6 +67,19 @@ class GatewaySettings(BaseSettings):
     task_list_refresh_seconds: float = Field(
         2.0, ge=0, description="The list of tasks (one LIST of ODMJobs) is reused for this long."
     )
+
+    @field_validator("default_resources")
+    @classmethod
+    def _resources(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value:
+            Resources.model_validate(value)  # the ODMJob's own model: refused at start, not at every commit
+        return value or None
+
+    @field_validator("default_capacity")
+    @classmethod
+    def _capacity(cls, value: dict[str, Any]) -> dict[str, Any]:
+        Capacity.model_validate(value)
+        return value
 
     @field_validator("staging_uri", "output_uri")
     @classmethod
