@@ -112,7 +112,7 @@ class LocalGateway:
             "namespace": GATEWAY_NAMESPACE,
             "staging_uri": f"s3://{GATEWAY_STAGING_BUCKET}/local/",
             "output_uri": f"s3://{GATEWAY_OUTPUT_BUCKET}/local/",
-            "token": "local-token",
+            "token": "local-gateway-token",
         }
         self.settings = GatewaySettings(**{**defaults, **settings})
         api = kubernetes.config.new_client_from_config(str(stack.kubeconfig))

@@ -30,7 +30,7 @@ def gw(stack: Stack) -> Iterator[LocalGateway]:
 
 
 def post(gw: LocalGateway, path: str, **kwargs) -> dict:
-    answer = requests.post(f"{gw.url}{path}", params={"token": "local-token"}, timeout=60, **kwargs)
+    answer = requests.post(f"{gw.url}{path}", params={"token": "local-gateway-token"}, timeout=60, **kwargs)
     assert answer.status_code == 200, answer.text
     return answer.json()
 
@@ -211,7 +211,9 @@ def init_with(gw: LocalGateway, wanted: str) -> dict:
 
 def test_an_unknown_task_is_not_found_as_nodeodm_says_it(gw):
     unknown = str(uuidlib.uuid4())
-    answer = requests.get(f"{gw.url}/task/{unknown}/info", params={"token": "local-token"}, timeout=10)
+    answer = requests.get(
+        f"{gw.url}/task/{unknown}/info", params={"token": "local-gateway-token"}, timeout=10
+    )
     assert answer.json() == {"error": f"{unknown} not found"}
     assert post(gw, "/task/cancel", data={"uuid": unknown}) == {"error": f"{unknown} not found"}
     assert post(gw, "/task/remove", data={"uuid": unknown})["success"] is False

@@ -299,6 +299,7 @@ def test_the_options_defaults_are_odms_own():
         ),
         pytest.param("default_capacity", {"type": "lambda"}, "type", id="a capacity type ECS does not have"),
         pytest.param("staging_uri", "https://bucket/x", "s3://", id="staging not in S3"),
+        pytest.param("token", "short", "at least 16", id="a guessable token"),
     ],
 )
 def test_gateway_settings_refuse_what_an_odmjob_would_refuse(field, value, message):
@@ -306,6 +307,6 @@ def test_gateway_settings_refuse_what_an_odmjob_would_refuse(field, value, messa
 
     from odm_operator.gateway.settings import GatewaySettings
 
-    base = {"staging_uri": "s3://a/b/", "output_uri": "s3://a/c/"}
+    base = {"staging_uri": "s3://a/b/", "output_uri": "s3://a/c/", "token": "0123456789abcdef"}
     with pytest.raises(ValidationError, match=message):
         GatewaySettings(**{**base, field: value})

@@ -83,10 +83,9 @@ class Gateway:
 
     @web.middleware
     async def _auth(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        if self._token:
-            given = request.query.get("token", "").encode()
-            if not hmac.compare_digest(given, self._token):  # constant time: no token oracle
-                return web.json_response({"error": "Invalid authentication token"}, status=401)
+        given = request.query.get("token", "").encode()
+        if not hmac.compare_digest(given, self._token):  # constant time: no token oracle
+            return web.json_response({"error": "Invalid authentication token"}, status=401)
         return await handler(request)
 
     @web.middleware
