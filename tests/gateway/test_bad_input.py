@@ -217,3 +217,18 @@ def test_an_unknown_task_is_not_found_as_nodeodm_says_it(gw):
     assert answer.json() == {"error": f"{unknown} not found"}
     assert post(gw, "/task/cancel", data={"uuid": unknown}) == {"error": f"{unknown} not found"}
     assert post(gw, "/task/remove", data={"uuid": unknown})["success"] is False
+
+
+def test_a_single_request_task_is_created_with_its_fields(gw, stack, custom):
+    wanted = str(uuidlib.uuid4())
+    fields = {"name": "one shot", "options": json.dumps([{"name": "dsm", "value": "true"}])}
+    answer = post(gw, "/task/new", data=fields, files=files("1.jpg", "2.jpg"), headers={"set-uuid": wanted})
+    assert answer == {"uuid": wanted}
+    (job,) = jobs_of(custom, wanted)
+    assert job["spec"]["odm"]["options"] == {"dsm": True, "pc-ept": True, "cog": True}
+    assert job["spec"]["input"]["s3Uri"] == f"s3://{GATEWAY_STAGING_BUCKET}/local/{wanted}/images/"
+    info = requests.get(
+        f"{gw.url}/task/{wanted}/info", params={"token": "local-gateway-token"}, timeout=10
+    ).json()
+    assert (info["name"], info["imagesCount"], info["status"]["code"]) == ("one shot", 2, 20)
+    assert post(gw, "/task/remove", data={"uuid": wanted}) == {"success": True}
