@@ -116,3 +116,10 @@ def test_every_rendered_gateway_setting_is_one_the_gateway_accepts(values, monke
         monkeypatch.setenv(name, value)
     settings = GatewaySettings()
     assert settings.staging_uri == env["ODM_GATEWAY_STAGING_URI"]
+
+
+def test_the_gateway_needs_its_s3_locations():
+    from tests.chart.conftest import CHART, helm
+
+    result = helm("template", "r", str(CHART), "--set", "gateway.enabled=true", check=False)
+    assert result.returncode != 0 and "gateway.config.stagingUri is required" in result.stderr
