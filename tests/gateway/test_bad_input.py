@@ -232,3 +232,20 @@ def test_a_single_request_task_is_created_with_its_fields(gw, stack, custom):
     ).json()
     assert (info["name"], info["imagesCount"], info["status"]["code"]) == ("one shot", 2, 20)
     assert post(gw, "/task/remove", data={"uuid": wanted}) == {"success": True}
+
+
+def test_a_refused_upload_request_takes_its_new_files_with_it(gw, stack):
+    uuid = init(gw)
+    post(gw, f"/task/new/upload/{uuid}", files=files("1.jpg"))
+    answer = post(gw, f"/task/new/upload/{uuid}", files=files("1.jpg", "2.jpg", "../3.jpg"))
+    assert "Invalid file" in answer["error"]
+    assert sorted(k.rsplit("/", 1)[-1] for k in staged(stack, uuid)) == ["1.jpg", "session.json"]
+    post(gw, "/task/remove", data={"uuid": uuid})
+
+
+def test_a_retried_upload_at_the_image_limit_is_accepted_once(gw, stack):
+    uuid = init(gw)
+    post(gw, f"/task/new/upload/{uuid}", files=files("1.jpg", "2.jpg", "3.jpg"))
+    assert post(gw, f"/task/new/upload/{uuid}", files=files("3.jpg")) == {"success": True}  # pyodm's retry
+    assert len([k for k in staged(stack, uuid) if k.endswith(".jpg")]) == 3
+    post(gw, "/task/remove", data={"uuid": uuid})

@@ -22,6 +22,7 @@ from ..aws.nodeodm.staging import S3Prefix, Staging
 from ..settings import DEFAULT_ODM_IMAGE
 from . import nodeodm as n
 from .console import Console
+from .fields import api_message, integer, text_field
 from .jobs import job_manifest, session_fields
 from .settings import GatewaySettings
 from .store import TaskStore
@@ -172,32 +173,48 @@ class Gateway:
     async def new_upload(self, request: web.Request) -> web.Response:
         uuid = request.match_info["uuid"].lower()
         await self._live_session(uuid)
-        count = await self._receive_files(request, uuid, await self._count_images(uuid))
+        existing = await self._image_names(uuid)
+        written: list[str] = []
+        try:
+            count = await self._receive_files(request, uuid, set(existing), written)
+        except BaseException:
+            # The request's new files go with it (a retried request starts clean); the session keeps the rest.
+            fresh = [name for name in written if name not in existing]
+            await asyncio.to_thread(self.staging.delete_keys, self._images(uuid), fresh)
+            raise
         if count == 0:
             return _error("Need at least 1 file.", no_retry=True)
         return _ok({"success": True})
 
-    async def _count_images(self, uuid: str) -> int:
+    async def _image_names(self, uuid: str) -> set[str]:
         keys = await asyncio.to_thread(self.staging.list_keys, self._images(uuid))
-        return sum(1 for key, _ in keys if n.route_upload(key).kind == "image")
+        return {key for key, _ in keys if n.route_upload(key).kind == "image"}
 
     async def _receive_files(
-        self, request: web.Request, uuid: str, images: int, fields: dict[str, str] | None = None
+        self,
+        request: web.Request,
+        uuid: str,
+        images: set[str],
+        written: list[str],
+        fields: dict[str, str] | None = None,
     ) -> int:
-        """Stream every file part of the request to the task's staging prefix; text parts go to ``fields``."""
+        """Stream every file part of the request to the task's staging prefix (recording the names in
+        ``written``); text parts go to ``fields``. A file sent again (a retried upload) replaces itself and
+        is counted once against maxImages."""
         reader = await request.multipart()
         files = 0
         while (part := await reader.next()) is not None:
             if part.filename is None:
                 if fields is not None:
-                    fields[part.name or ""] = (await part.read(decode=True)).decode("utf-8", "replace")
+                    fields[part.name or ""] = await text_field(part)
                 continue
-            kind = n.route_upload(part.filename).kind
-            if kind == "image":
-                images += 1
+            upload = n.route_upload(part.filename)
+            if upload.kind == "image" and upload.stored_as not in images:
+                images.add(upload.stored_as)
                 limit = self.settings.max_images
-                if limit is not None and images > limit:
+                if limit is not None and len(images) > limit:
                     raise n.BadRequest(f"Too many images: this node takes at most {limit} (maxImages)")
+            written.append(upload.stored_as)
             await receive(part, self.staging, self._images(uuid), self.settings.max_file_bytes)
             files += 1
         return files
@@ -208,7 +225,7 @@ class Gateway:
             return _ok({"uuid": uuid})  # a repeated commit (the first answer was lost)
         session = await self._live_session(uuid)
         try:
-            await self._create_job(uuid, session, await self._count_images(uuid))
+            await self._create_job(uuid, session, len(await self._image_names(uuid)))
         except n.BadRequest:
             await self._discard(uuid)  # nothing half-created: the session and its files go
             raise
@@ -222,9 +239,10 @@ class Gateway:
         uuid = await self._new_uuid(request)
         fields: dict[str, str] = {}
         try:
-            await self._receive_files(request, uuid, 0, fields)
+            images: set[str] = set()
+            await self._receive_files(request, uuid, images, [], fields)
             session = session_fields(fields, self.clock(), _now_ms())
-            await self._create_job(uuid, session, await self._count_images(uuid))
+            await self._create_job(uuid, session, len(images))
         except BaseException:
             await self._discard(uuid)
             raise
@@ -243,7 +261,7 @@ class Gateway:
             if exc.status == 409:  # a commit repeated while the first was answering: the job exists
                 return
             if exc.status in (400, 403, 422):  # the API server refused the ODMJob: say why, create nothing
-                raise n.BadRequest(f"The task's ODMJob was refused: {_api_message(exc)}") from exc
+                raise n.BadRequest(f"The task's ODMJob was refused: {api_message(exc)}") from exc
             raise
         log.info(
             "Task created uuid=%s job=%s/%s images=%d run=%d",
@@ -280,12 +298,12 @@ class Gateway:
         job = await self._job(request.match_info["uuid"])
         output = None
         if "with_output" in request.query:
-            output = n.slice_lines(await self.console.lines(job), _int(request.query["with_output"]))
+            output = n.slice_lines(await self.console.lines(job), integer(request.query["with_output"]))
         return _ok(n.task_info(job, _now_ms(), output))
 
     async def task_output(self, request: web.Request) -> web.Response:
         job = await self._job(request.match_info["uuid"])
-        return _ok(n.slice_lines(await self.console.lines(job), _int(request.query.get("line", "0"))))
+        return _ok(n.slice_lines(await self.console.lines(job), integer(request.query.get("line", "0"))))
 
     async def download(self, request: web.Request) -> web.StreamResponse:
         job = await self._job(request.match_info["uuid"])
@@ -365,17 +383,3 @@ class Gateway:
         old = S3Prefix.parse(job["spec"]["output"]["s3Uri"])
         await asyncio.to_thread(self.staging.delete_prefix, old)
         return _ok({"success": True})
-
-
-def _api_message(exc: ApiException) -> str:
-    try:
-        return json.loads(exc.body).get("message") or str(exc.reason)
-    except (TypeError, ValueError, AttributeError):
-        return str(exc.reason)
-
-
-def _int(value: str) -> int:
-    try:
-        return int(value)
-    except ValueError as exc:
-        raise n.BadRequest(f"Invalid line number {value!r}: expected an integer") from exc

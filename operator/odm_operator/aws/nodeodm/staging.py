@@ -125,6 +125,13 @@ class Staging:
         with aws_call("DeleteObject"):
             self.client.delete_object(Bucket=bucket, Key=key)
 
+    def delete_keys(self, where: S3Prefix, names: list[str]) -> None:
+        """Delete the objects ``names`` (relative to the prefix)."""
+        for first in range(0, len(names), DELETE_BATCH):
+            batch = [{"Key": where.key(name)} for name in names[first : first + DELETE_BATCH]]
+            with aws_call("DeleteObjects"):
+                self.client.delete_objects(Bucket=where.bucket, Delete={"Objects": batch, "Quiet": True})
+
     def delete_prefix(self, where: S3Prefix) -> int:
         """Delete every object under the prefix (and abort its unfinished multipart uploads); returns how many
         objects were deleted."""
