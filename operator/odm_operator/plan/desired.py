@@ -82,7 +82,9 @@ def resolve_size(spec: ODMJobSpec, images: int | None = None) -> TaskSize:
         memory = to_mib(r.memory)
         disk = to_gib(r.disk) if r.disk is not None else None
         return TaskSize(to_cpu_units(r.cpu), memory, r.gpu, disk or _default_disk(memory, fargate))
-    sizing = size_for(images if images is not None else 0, fargate=fargate)
+    split = spec.odm.options.get("split")
+    split = int(split) if isinstance(split, int | float) and not isinstance(split, bool) else None
+    sizing = size_for(images if images is not None else 0, fargate=fargate, split=split)
     return TaskSize(to_cpu_units(sizing.cpu), to_mib(sizing.memory), 0, to_gib(sizing.disk), sizing)
 
 
