@@ -15,7 +15,7 @@ DEFAULT_ODM_IMAGE = "opendronemap/odm:3.6.0"
 # None: ODM publishes its CUDA build only as the moving tag opendronemap/odm:gpu (rebuilt from master on every
 # push, its CUDA base and so its driver requirement changing silently; .github/workflows/publish-docker-gpu.yaml),
 # so there is no release to pin by default. An admin pins it by digest (odm_gpu_image), or a GPU job names one.
-DEFAULT_ODM_GPU_IMAGE = ""
+DEFAULT_ODM_GPU_IMAGE: str | None = None
 # ODM's moving tags (publish-docker*.yaml): refused for the images the operator picks by default.
 MOVING_ODM_TAGS = ("latest", "gpu")
 # The AWS CLI v2 image from ECR Public (no Docker Hub pull limits); its entrypoint is `aws`.
@@ -79,10 +79,10 @@ class Settings(BaseSettings):
         None, description="Instance profile for operator-managed EC2 container instances."
     )
     odm_image: str = Field(DEFAULT_ODM_IMAGE, description="ODM image used when a job names none.")
-    odm_gpu_image: str = Field(
+    odm_gpu_image: str | None = Field(
         DEFAULT_ODM_GPU_IMAGE,
         description="ODM CUDA image for GPU jobs that name none, pinned by digest "
-        "(opendronemap/odm@sha256:...); empty: GPU jobs must name spec.odm.image.",
+        "(opendronemap/odm@sha256:...); none: GPU jobs must name spec.odm.image.",
     )
     stage_image: str = Field(
         DEFAULT_STAGE_IMAGE, description="Image of the stage-in and stage-out containers."
@@ -152,7 +152,7 @@ class Settings(BaseSettings):
 
     @field_validator("odm_image", "odm_gpu_image")
     @classmethod
-    def _pinned(cls, image: str) -> str:
+    def _pinned(cls, image: str | None) -> str | None:
         """The images picked for jobs that name none must not move under them (a release tag or a digest)."""
         if not image or "@sha256:" in image:
             return image

@@ -6,7 +6,6 @@ import sys
 
 from .helpers import EXAMPLES, ROOT
 
-
 # An admin's digest pin of ODM's CUDA image (a stand-in): ODM has no pinnable GPU release, so the GPU example
 # relies on the odmGpuImage setting.
 GPU_PIN = {"ODM_OPERATOR_ODM_GPU_IMAGE": "opendronemap/odm@sha256:" + "0" * 64}

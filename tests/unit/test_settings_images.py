@@ -14,8 +14,12 @@ DIGEST = "opendronemap/odm@sha256:" + "a" * 64
     [
         ("odm_image", "opendronemap/odm:3.6.0", "a release tag"),
         ("odm_gpu_image", DIGEST, "a digest"),
-        ("odm_gpu_image", "111122223333.dkr.ecr.eu-west-1.amazonaws.com/odm:3.6.0-gpu", "an admin's own build"),
-        ("odm_gpu_image", "", "none: GPU jobs name their own"),
+        (
+            "odm_gpu_image",
+            "111122223333.dkr.ecr.eu-west-1.amazonaws.com/odm:3.6.0-gpu",
+            "an admin's own build",
+        ),
+        ("odm_gpu_image", None, "none: GPU jobs name their own"),
         ("odm_image", "registry.local:5000/odm:3.6.0", "a registry port is not a tag"),
     ],
 )
@@ -38,4 +42,4 @@ def test_moving_tags_are_refused(field, image, reason):
 
 
 def test_the_gpu_default_is_no_image_rather_than_a_moving_tag():
-    assert Settings().odm_gpu_image == ""
+    assert Settings().odm_gpu_image is None

@@ -96,7 +96,7 @@ def _default_disk(memory_mib: int, fargate: bool) -> int:
 def odm_image(spec: ODMJobSpec, settings: Settings, size: TaskSize) -> str:
     if spec.odm.image:
         return spec.odm.image
-    return settings.odm_gpu_image if size.gpus else settings.odm_image
+    return (settings.odm_gpu_image or "") if size.gpus else settings.odm_image  # admission refuses ""
 
 
 def task_definition(spec: ODMJobSpec, settings: Settings, size: TaskSize) -> dict[str, Any]:
