@@ -200,3 +200,17 @@ def test_stage_out_uploads_what_the_operators_script_includes_and_builds_nodeodm
     assert "odm_orthophoto/odm_orthophoto.tif" in names and "log.json" in names
     assert not [n for n in names if n.startswith(("opensfm/", "odm_texturing_25d/"))]
     assert "all.zip" not in odm_products.stage_out_files(STAGE_OUT_SCRIPT, project, succeeded=False)
+
+
+def test_the_simulated_odm_shares_no_rule_with_the_operator():
+    """Its option facts, memory model and product rules are its own: it imports nothing of the operator."""
+    import ast
+    from pathlib import Path
+
+    from odm_operator.sandbox import aws
+
+    for module in sorted(Path(aws.__file__).parent.glob("odm_*.py")):
+        tree = ast.parse(module.read_text())
+        imported = {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level == 0}
+        imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        assert not {m for m in imported if m.startswith("odm_operator")}, module.name
