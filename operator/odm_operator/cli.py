@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from . import API_GROUP, KIND, __version__
+from . import API_GROUP, KIND, __version__, gateway_cli
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
@@ -59,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_render)
 
     _add_runtime_commands(sub)
+    gateway_cli.add_command(sub)
     return parser
 
 

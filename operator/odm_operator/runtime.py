@@ -511,7 +511,7 @@ class Runtime:
         self._ensure_capacity(body, cap)
         self.logs.ensure_group(self.settings.log_group)
         td_arn = self.ecs.ensure_task_definition(task_definition(spec, self.settings, size))
-        return self.ecs.run_task(run_task(spec, self.settings, ref, attempt, td_arn, cap))
+        return self.ecs.run_task(run_task(spec, self.settings, ref, attempt, td_arn, cap, size))
 
     def _ensure_capacity(self, body: dict[str, Any], cap: Any) -> None:
         self.ecs.ensure_cluster(cap.cluster, self.settings.create_cluster, cap.kind == "fargate")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -26,12 +27,18 @@ from odm_operator.api.crd import build_crd
 from .aws import AwsSandbox
 from .kube import KubeEmulator
 
+# The admin's digest pin of ODM's CUDA image (settings.odm_gpu_image); a stand-in, the sandbox never pulls images.
+SANDBOX_GPU_IMAGE = "opendronemap/odm@sha256:" + "0" * 64
 SANDBOX_PROVIDER = "sandbox-ec2"
 SANDBOX_CLUSTER = "odm"
 # The operator polls ECS this often in the sandbox (seconds of real time); AWS itself would use 10 s.
 SANDBOX_POLL_SECONDS = 0.5
 # The safety-net resync of every job; events and the dispatcher do the real work.
 SANDBOX_RESYNC_SECONDS = 5.0
+# The NodeODM gateway's namespace and buckets (uploads are staged in one, products land in the other).
+GATEWAY_NAMESPACE = "odm-gateway"
+GATEWAY_STAGING_BUCKET = "odm-gateway-staging"
+GATEWAY_OUTPUT_BUCKET = "odm-gateway-output"
 
 
 class Stack:
@@ -51,6 +58,8 @@ class Stack:
         self.aws = AwsSandbox(time_scale=time_scale, quotas=quotas)
         self.operator: subprocess.Popen[bytes] | None = None
         self._log: Any = None
+        self.gateway: subprocess.Popen[bytes] | None = None
+        self._gateway_log: Any = None
 
     # ----- lifecycle -----------------------------------------------------------------------------------------
 
@@ -73,13 +82,57 @@ class Stack:
             "ODM_OPERATOR_RESYNC_SECONDS": str(SANDBOX_RESYNC_SECONDS),
             "ODM_OPERATOR_TIME_SCALE": str(self.time_scale),
             "ODM_OPERATOR_METRICS_PORT": str(self.metrics_port),
+            "ODM_OPERATOR_ODM_GPU_IMAGE": SANDBOX_GPU_IMAGE,
             **self.extra_settings,
         }
         self._write_env_files()
         if self.want_operator:
             self.start_operator()
+        self.start_gateway()
         (self.state_dir / "ready").write_text("ok\n")
         return self
+
+    def start_gateway(self) -> subprocess.Popen[bytes]:
+        """Start `odm-operator gateway` as a child (the NodeODM API over ODMJobs in GATEWAY_NAMESPACE); writes
+        STATE_DIR/gateway.env (ODM_GATEWAY_URL, ODM_GATEWAY_TOKEN) once it answers."""
+        for bucket in (GATEWAY_STAGING_BUCKET, GATEWAY_OUTPUT_BUCKET):
+            self.client("s3").create_bucket(Bucket=bucket)
+        _create_namespace(self.kubeconfig, GATEWAY_NAMESPACE)
+        port, token = _free_port(), secrets.token_urlsafe(24)
+        self.gateway_url = f"http://127.0.0.1:{port}"
+        self.gateway_token = token
+        self.gateway_output_bucket = GATEWAY_OUTPUT_BUCKET
+        env = {
+            **os.environ,
+            **self.aws.env(),
+            "KUBECONFIG": str(self.kubeconfig),
+            "PYTHONUNBUFFERED": "1",
+            "ODM_GATEWAY_NAMESPACE": GATEWAY_NAMESPACE,
+            "ODM_GATEWAY_REGION": self.aws.region,
+            "ODM_GATEWAY_STAGING_URI": f"s3://{GATEWAY_STAGING_BUCKET}/uploads/",
+            "ODM_GATEWAY_OUTPUT_URI": f"s3://{GATEWAY_OUTPUT_BUCKET}/tasks/",
+            "ODM_GATEWAY_TOKEN": token,
+            "ODM_GATEWAY_PUBLIC_URL": self.gateway_url,
+            "ODM_GATEWAY_DEFAULT_CAPACITY": json.dumps({"type": "fargate"}),
+            "ODM_GATEWAY_HOST": "127.0.0.1",
+            "ODM_GATEWAY_PORT": str(port),
+        }
+        self._gateway_log = open(self.state_dir / "gateway.log", "ab")  # noqa: SIM115 - closed in stop()
+        self.gateway = subprocess.Popen(
+            [sys.executable, "-m", "odm_operator.cli", "gateway"],
+            env=env,
+            stdout=self._gateway_log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        if not wait_until(lambda: _answers(port) or self.gateway.poll() is not None, timeout=60):
+            raise RuntimeError(f"the gateway did not start; see {self.state_dir / 'gateway.log'}")
+        if self.gateway.poll() is not None:
+            raise RuntimeError(f"the gateway exited; see {self.state_dir / 'gateway.log'}")
+        (self.state_dir / "gateway.env").write_text(
+            f"export ODM_GATEWAY_URL={self.gateway_url}\nexport ODM_GATEWAY_TOKEN={token}\n"
+        )
+        return self.gateway
 
     def start_operator(self) -> subprocess.Popen[bytes]:
         """Start (or restart) `odm-operator run` as a child; its log goes to STATE_DIR/operator.log."""
@@ -107,6 +160,15 @@ class Stack:
             self.operator.wait(timeout=30)
 
     def stop(self) -> None:
+        if self.gateway and self.gateway.poll() is None:
+            self.gateway.terminate()
+            try:
+                self.gateway.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.gateway.kill()
+                self.gateway.wait()
+        if self._gateway_log:
+            self._gateway_log.close()
         if self.operator and self.operator.poll() is None:
             self.operator.terminate()
             try:
@@ -193,6 +255,25 @@ class Stack:
         lines = [f"export {k}={v}" for k, v in self.aws.env().items()]
         (self.state_dir / "aws.env").write_text("\n".join(lines) + "\n")
         (self.state_dir / "sandbox.env").write_text(f"export SANDBOX_CONTROL_URL={self.aws.control_url}\n")
+
+
+def _answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _create_namespace(kubeconfig: Path, name: str) -> None:
+    import kubernetes
+
+    core = kubernetes.client.CoreV1Api(kubernetes.config.new_client_from_config(str(kubeconfig)))
+    try:
+        core.create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    except kubernetes.client.ApiException as exc:
+        if exc.status != 409:
+            raise
 
 
 def _free_port() -> int:

@@ -14,6 +14,7 @@ import boto3
 from botocore.config import Config
 
 from odm_operator import contract
+from odm_operator.plan.odm_command import STAGE_OUT_SCRIPT
 from odm_sandbox.aws import AwsSandbox
 
 CLUSTER = "odm"
@@ -82,6 +83,7 @@ def container_definitions(region: str) -> list[dict[str, Any]]:
             "name": contract.ODM,
             "image": ODM_IMAGE,
             "essential": False,
+            "environment": [{"name": "no_ansiesc", "value": "1"}],  # as the operator sets it
             "memoryReservation": 1024,
             "mountPoints": mount,
             "dependsOn": [{"containerName": contract.STAGE_IN, "condition": "SUCCESS"}],
@@ -91,6 +93,8 @@ def container_definitions(region: str) -> list[dict[str, Any]]:
             "name": contract.STAGE_OUT,
             "image": AWS_CLI_IMAGE,
             "essential": True,
+            "entryPoint": ["/bin/sh", "-c"],
+            "command": [STAGE_OUT_SCRIPT],  # the operator's: the sandbox applies its upload filters
             "memoryReservation": 256,
             "mountPoints": mount,
             "dependsOn": [{"containerName": contract.ODM, "condition": "COMPLETE"}],

@@ -159,14 +159,19 @@ class TestScaleFromZero:
         ]  # fmt: skip
         assert moments == sorted(moments)
         assert stopped["version"] > 5
-        assert output_keys(aws) == {
+        keys = output_keys(aws)
+        assert {
             "odm_orthophoto/odm_orthophoto.tif",
             "odm_dem/dsm.tif",
             "odm_georeferencing/odm_georeferenced_model.laz",
             "odm_texturing/odm_textured_model_geo.obj",
             "odm_report/report.pdf",
+            "cameras.json",
+            "images.json",
             "log.json",
-        }
+            "all.zip",
+        } <= keys
+        assert not [k for k in keys if k.startswith(("opensfm/", "odm_texturing_25d/", "odm_dem/dtm"))]
 
     def test_odm_logs_every_stage_in_order_to_the_task_log_stream(self, aws, ecs):
         provider = create_ec2_capacity(aws, "odm-r5", max_size=1, instance_types=["r5.xlarge"])
@@ -175,7 +180,7 @@ class TestScaleFromZero:
 
         messages = odm_log_messages(client(aws, "logs"), task["taskArn"])
 
-        stages = ["dataset", "opensfm", "openmvs", "odm_filterpoints", "odm_meshing", "mvs_texturing",
+        stages = ["dataset", "split", "merge", "opensfm", "openmvs", "odm_filterpoints", "odm_meshing", "mvs_texturing",
                   "odm_georeferencing", "odm_dem", "odm_orthophoto", "odm_report", "odm_postprocess"]  # fmt: skip
         assert stage_markers(messages) == [f"{verb} {s}" for s in stages for verb in ("Running", "Finished")]
         assert "[INFO]    Running dataset stage" in messages

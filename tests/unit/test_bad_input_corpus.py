@@ -319,9 +319,9 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
         "spec.odm.options.orthophoto-resolution",
     ),
     (
-        "number option above its maximum",
-        option("max-concurrency", 100000),
-        "spec.odm.options.max-concurrency",
+        "number option above its maximum (ODM clamps mesh-octree-depth to 1..14)",
+        option("mesh-octree-depth", 15),
+        "spec.odm.options.mesh-octree-depth",
     ),
     ("number option given NaN", option("crop", float("nan")), "spec.odm.options.crop"),
     ("number option given infinity", option("pc-filter", float("inf")), "spec.odm.options.pc-filter"),

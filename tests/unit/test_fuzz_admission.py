@@ -27,7 +27,7 @@ from odm_operator.settings import Settings
 
 from .helpers import schema_errors
 
-SETTINGS = Settings()
+SETTINGS = Settings(odm_gpu_image="opendronemap/odm@sha256:" + "0" * 64)  # an admin's GPU image pin
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "250"))
 FUZZ = settings(
     max_examples=EXAMPLES,
@@ -76,17 +76,24 @@ def _option_value(name: str) -> st.SearchStrategy[Any]:
     if option.kind == "int":
         return st.integers(int(option.minimum or 0), int(option.maximum or 10**6))
     if option.kind == "float":
-        low, high = option.minimum or 0.0, option.maximum or 1e6
+        low, high = option.minimum or option.above or 0.0, option.maximum or 1e6
         return st.one_of(
-            st.integers(int(low) + 1, int(high)), st.floats(low, high, allow_nan=False, allow_infinity=False)
+            st.integers(int(low) + 1, int(high)),
+            st.floats(low, high, allow_nan=False, allow_infinity=False, exclude_min=option.above is not None),
         )
     if option.kind == "choice":
         return st.sampled_from(option.choices)
+    if option.kind == "json":
+        return st.just({"type": "FeatureCollection", "features": []})
     return st.from_regex(option.pattern or r"[a-z]{1,8}", fullmatch=True)
 
 
-odm_options = st.lists(st.sampled_from(sorted(OPTIONS)), max_size=6, unique=True).flatmap(
-    lambda names: st.fixed_dictionaries({n: _option_value(n) for n in names})
+odm_options = (
+    st.lists(st.sampled_from(sorted(OPTIONS)), max_size=6, unique=True)
+    .filter(lambda names: not {"rerun", "rerun-from"} <= set(names))
+    .flatmap(  # ODM's exclusive pair
+        lambda names: st.fixed_dictionaries({n: _option_value(n) for n in names})
+    )
 )
 
 
@@ -340,6 +347,10 @@ def mutations(draw: st.DrawFn, job: dict[str, Any]) -> tuple[str, str, dict[str,
             )
         elif option.kind == "choice":
             bad = draw(junk.filter(lambda v: v not in option.choices))
+        elif option.kind == "json":
+            bad = draw(
+                st.one_of(st.integers(), st.booleans(), text.filter(lambda v: not v.startswith(("{", "["))))
+            )
         else:
             bad = draw(injections)
         path = f"spec.odm.options.{name}"

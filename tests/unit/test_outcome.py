@@ -1,5 +1,7 @@
 """A stopped task's outcome comes from its stopCode first, then the three containers in run order."""
 
+import dataclasses
+
 import pytest
 
 from odm_operator.plan.observed import ContainerState, ObservedTask, from_describe, missing, timestamp
@@ -21,7 +23,12 @@ def task(stop_code="EssentialContainerExited", reason="Essential container in ta
         (task(stage_in=0, odm=0, stage_out=0), "succeeded", "Succeeded", "products are in s3://out/"),
         (task(stage_in=1, odm=None, stage_out=None), "failed", "InputUnavailable", "no images found"),
         (task(stage_in=0, odm=137, stage_out=0), "failed", "OutOfMemory", "exit 137"),
-        (task(stage_in=0, odm=1, stage_out=0), "failed", "OdmFailed", "ODM exited 1"),
+        (
+            task(stage_in=0, odm=1, stage_out=0),
+            "failed",
+            "OdmFailed",
+            "could not process the dataset (exit 1)",
+        ),
         (task(stage_in=0, odm=0, stage_out=1), "failed", "OutputUploadFailed", "s3://out/"),
         (
             task("SpotInterruption", "Your Spot Task was interrupted.", stage_in=0, odm=143),
@@ -82,3 +89,29 @@ def test_describe_tasks_entries_become_observed_tasks():
 )
 def test_timestamps_are_rfc3339_utc(value, expected):
     assert timestamp(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "fragment", "why"),
+    [
+        (1, "OdmFailed", "could not process the dataset", "ODM/NodeODM: cannot process dataset"),
+        (2, "OdmBadArguments", "refused its command line", "argparse"),
+        (3, "OdmInstallationIssue", "could not find a program", "NodeODM: installation issue"),
+        (132, "CpuUnsupported", "CPU is not supported", "illegal instruction"),
+        (134, "OdmAborted", "aborted", "SIGABRT, often bad_alloc"),
+        (137, "OutOfMemory", "ran out of memory", "stays OutOfMemory (escalates)"),
+        (139, "OdmCrashed", "segmentation fault", "SIGSEGV"),
+        (77, "OdmFailed", "ODM exited 77", "any other code"),
+    ],
+)
+def test_each_odm_exit_code_has_its_own_reason(code, reason, fragment, why):
+    outcome = classify(task(stage_in=0, odm=code, stage_out=0))
+    assert (outcome.kind, outcome.reason, outcome.exit_code) == ("failed", reason, code), why
+    assert fragment in outcome.message, why
+
+
+def test_a_full_disk_seen_in_odms_log_advises_raising_the_disk():
+    observed = dataclasses.replace(task(stage_in=0, odm=1, stage_out=0), odm_hint="disk-full")
+    outcome = classify(observed)
+    assert outcome.reason == "DiskFull"
+    assert "spec.resources.disk" in outcome.message

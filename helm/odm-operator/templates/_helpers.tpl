@@ -91,3 +91,26 @@ No get, create or update is needed: the operator reads ODMJobs only from kopf's 
   verbs: ["patch"]
 {{- end }}
 {{- end }}
+
+{{/* The NodeODM gateway's labels: a name of its own, so the operator's selector never matches its pods. */}}
+{{- define "odm-operator.gatewaySelectorLabels" -}}
+app.kubernetes.io/name: {{ include "odm-operator.name" . | trunc 55 | trimSuffix "-" }}-gateway
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "odm-operator.gatewayLabels" -}}
+helm.sh/chart: {{ include "odm-operator.chart" . }}
+{{ include "odm-operator.gatewaySelectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/component: gateway
+app.kubernetes.io/part-of: odm-operator
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "odm-operator.gatewayServiceAccountName" -}}
+{{- if .Values.gateway.serviceAccount.create }}
+{{- default (printf "%s-gateway" (include "odm-operator.fullname" .)) .Values.gateway.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.gateway.serviceAccount.name }}
+{{- end }}
+{{- end }}

@@ -251,6 +251,16 @@ class Outputs(_Status):
     textured_model: str | None = Field(None, description="S3 URI of the textured model (obj).")
     report: str | None = Field(None, description="S3 URI of odm_report/report.pdf.")
     log: str | None = Field(None, description="S3 URI of log.json.")
+    all_zip: str | None = Field(
+        None, description="S3 URI of all.zip: every product, laid out as NodeODM's all.zip."
+    )
+    entwine_point_cloud: str | None = Field(
+        None, description="S3 URI of entwine_pointcloud/ept.json (with odm.options pc-ept)."
+    )
+    tiles: str | None = Field(None, description="S3 URI of the orthophoto_tiles/ folder (with tiles).")
+    tiles3d: str | None = Field(
+        None, alias="tiles3d", description="S3 URI of the 3d_tiles/ folder (with 3d-tiles)."
+    )
     count: int | None = Field(None, description="Number of objects under the output prefix.")
     total_bytes: int | None = Field(None, description="Total size of those objects.")
 

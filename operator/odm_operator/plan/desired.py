@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import contract
-from ..api import odm_options
 from ..api.quantity import to_cpu_units, to_gib, to_mib
 from ..api.types import ODMJobSpec
 from ..settings import Settings
 from . import instances
+from .odm_command import STAGE_IN_SCRIPT, STAGE_OUT_SCRIPT, odm_argv, odm_environment
 from .sizing import Sizing, size_for
 
 # ECS caps the JSON of RunTask overrides at 8192 characters.
@@ -31,26 +31,6 @@ EC2_BASE_DISK_GIB = 30
 DISK_PER_MEMORY = 4
 FAMILY_PREFIX = "odm-"
 HASH_CHARS = 12  # 48 bits: collisions are not a practical concern for a few thousand distinct bodies
-
-# awslogs-stream-prefix: streams are <prefix>/<container>/<task id>.
-STAGE_IN_SCRIPT = """set -eu
-mkdir -p /data/project/images
-aws s3 cp --recursive --only-show-errors "$ODM_INPUT_S3_URI" /data/project/images/
-for f in gcp_list.txt geo.txt image_groups.txt align.laz align.las align.tif; do
-  if [ -f "/data/project/images/$f" ]; then mv "/data/project/images/$f" /data/project/; fi
-done
-n=$(find /data/project/images -maxdepth 1 -type f \\( -iname '*.jpg' -o -iname '*.jpeg' -o -iname '*.tif' \\
-  -o -iname '*.tiff' -o -iname '*.png' -o -iname '*.dng' \\) | wc -l)
-if [ "$n" -eq 0 ]; then echo "no images (jpg, jpeg, tif, tiff, png, dng) under $ODM_INPUT_S3_URI" >&2; exit 1; fi
-echo "staged $n images from $ODM_INPUT_S3_URI"
-"""
-STAGE_OUT_SCRIPT = """set -eu
-cd /data/project
-aws s3 cp --recursive --only-show-errors . "$ODM_OUTPUT_S3_URI" --exclude '*' \\
-  --include 'odm_orthophoto/*' --include 'odm_dem/*' --include 'odm_georeferencing/*' \\
-  --include 'odm_texturing/*' --include 'entwine_pointcloud/*' --include 'odm_report/*' --include 'log.json'
-echo "copied products to $ODM_OUTPUT_S3_URI"
-"""
 
 
 @dataclass(frozen=True)
@@ -102,7 +82,9 @@ def resolve_size(spec: ODMJobSpec, images: int | None = None) -> TaskSize:
         memory = to_mib(r.memory)
         disk = to_gib(r.disk) if r.disk is not None else None
         return TaskSize(to_cpu_units(r.cpu), memory, r.gpu, disk or _default_disk(memory, fargate))
-    sizing = size_for(images if images is not None else 0, fargate=fargate)
+    split = spec.odm.options.get("split")
+    split = int(split) if isinstance(split, int | float) and not isinstance(split, bool) else None
+    sizing = size_for(images if images is not None else 0, fargate=fargate, split=split)
     return TaskSize(to_cpu_units(sizing.cpu), to_mib(sizing.memory), 0, to_gib(sizing.disk), sizing)
 
 
@@ -114,7 +96,7 @@ def _default_disk(memory_mib: int, fargate: bool) -> int:
 def odm_image(spec: ODMJobSpec, settings: Settings, size: TaskSize) -> str:
     if spec.odm.image:
         return spec.odm.image
-    return settings.odm_gpu_image if size.gpus else settings.odm_image
+    return (settings.odm_gpu_image or "") if size.gpus else settings.odm_image  # admission refuses ""
 
 
 def task_definition(spec: ODMJobSpec, settings: Settings, size: TaskSize) -> dict[str, Any]:
@@ -134,6 +116,7 @@ def task_definition(spec: ODMJobSpec, settings: Settings, size: TaskSize) -> dic
         "image": odm_image(spec, settings, size),
         "essential": False,
         "command": ["--project-path", contract.DATA_DIR, contract.PROJECT],
+        "environment": odm_environment(),
         "memoryReservation": max(size.memory_mib - 2 * STAGE_MEMORY_MIB, STAGE_MEMORY_MIB),
         "mountPoints": mount,
         "dependsOn": [{"containerName": contract.STAGE_IN, "condition": "SUCCESS"}],
@@ -201,8 +184,12 @@ def content_hash(body: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:HASH_CHARS]
 
 
-def overrides(spec: ODMJobSpec, job: JobRef) -> dict[str, Any]:
-    """RunTask overrides: the per-job values (S3 URIs, ODM options) that keep task definitions shared."""
+def overrides(spec: ODMJobSpec, job: JobRef, size: TaskSize | None = None) -> dict[str, Any]:
+    """RunTask overrides: the per-job values (S3 URIs, ODM options) that keep task definitions shared.
+
+    ``size`` gives ODM's --max-concurrency (the task's vCPUs); without it (measuring the overrides' length
+    before the dataset is listed) the size is resolved from the spec alone."""
+    size = size or resolve_size(spec)
     who = {"name": contract.ENV_JOB, "value": f"{job.namespace}/{job.name}"}
     role = {"taskRoleArn": spec.task_role_arn} if spec.task_role_arn else {}
     return {
@@ -214,12 +201,7 @@ def overrides(spec: ODMJobSpec, job: JobRef) -> dict[str, Any]:
             },
             {
                 "name": contract.ODM,
-                "command": [
-                    "--project-path",
-                    contract.DATA_DIR,
-                    contract.PROJECT,
-                    *odm_options.to_args(spec.odm.options),
-                ],
+                "command": odm_argv(spec.odm.options, size.cpu_units // 1024),
                 "environment": [who],
             },
             {
@@ -259,6 +241,7 @@ def run_task(
     attempt: int,
     task_definition_ref: str,
     cap: DesiredCapacity,
+    size: TaskSize | None = None,
 ) -> dict[str, Any]:
     """The RunTask request for one attempt. clientToken makes a retried call with the same attempt idempotent."""
     request: dict[str, Any] = {
@@ -268,7 +251,7 @@ def run_task(
         "capacityProviderStrategy": cap.strategy,
         "startedBy": contract.started_by(job.uid),
         "clientToken": client_token(job.uid, attempt),
-        "overrides": overrides(spec, job),
+        "overrides": overrides(spec, job, size),
         "enableECSManagedTags": True,
         "tags": resource_tags(
             settings,
@@ -314,7 +297,7 @@ def plan_job(
     size = resolve_size(spec, images)
     td = task_definition(spec, settings, size)
     cap = capacity(spec, settings, size)
-    rt = run_task(spec, settings, job, attempt, td["family"], cap)
+    rt = run_task(spec, settings, job, attempt, td["family"], cap, size)
     return DesiredJob(td["family"], td, cap, rt)
 
 

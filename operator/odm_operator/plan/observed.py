@@ -39,6 +39,7 @@ class ObservedTask:
     containers: dict[str, ContainerState] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     progress: tuple[str, int] | None = None  # (stage, percent), filled in by the tracker from the logs
+    odm_hint: str | None = None  # why ODM failed, when its log says it (plan/progress.py), e.g. "disk-full"
     # When ECS last described the task (RFC 3339); a stale observation must not count as time spent waiting.
     observed_at: str | None = field(default=None, compare=False)  # not a change of the task itself
 

@@ -23,6 +23,22 @@ RETRYABLE_STOP_CODES = {
 # TaskFailedToStart reasons that mean "no capacity right now", not "this task can never start".
 CAPACITY_MARKERS = ("NO ACTIVE INSTANCES", "EMPTY CAPACITY PROVIDER", "RESOURCE:", "CAPACITY", "INSUFFICIENT")
 OOM_EXIT = 137
+# ODM's exit codes (stages/odm_app.py execute: the child's code, with ODM's message for it; config.py: argparse
+# exits 2), with the reasons NodeODM gives them (libs/Task.js) and what the user can do.
+ODM_EXIT_CODES: dict[int, tuple[str, str]] = {
+    1: ("OdmFailed", "ODM could not process the dataset (exit 1): check the images (enough overlap, GPS) "
+        "and the odm container's log for the error"),
+    2: ("OdmBadArguments", "ODM refused its command line (exit 2): an option or value ODM does not accept; "
+        "see the odm container's log for argparse's message"),
+    3: ("OdmInstallationIssue", "ODM could not find a program it needs (exit 3): the image in spec.odm.image "
+        "is not a complete ODM build"),
+    132: ("CpuUnsupported", "ODM hit an illegal instruction (exit 132): the instance's CPU is not supported "
+          "by this ODM image; use another instance type or an image built for it"),
+    134: ("OdmAborted", "ODM aborted (exit 134), often a failed memory allocation: give "
+          "spec.resources.memory more, or lower feature-quality/pc-quality"),
+    139: ("OdmCrashed", "ODM crashed (exit 139, segmentation fault), usually on unusual input data; check the "
+          "images and the odm container's log"),
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -70,9 +86,7 @@ def classify(task: ObservedTask, input_uri: str = "", output_uri: str = "") -> O
             odm,
         )
     if odm not in (None, 0):
-        return Outcome(
-            "failed", "OdmFailed", f"ODM exited {odm}; see the odm container's log for the error", odm
-        )
+        return _odm_failure(odm, task.odm_hint)
     if stage_out not in (None, 0):
         why = _container_reason(task, contract.STAGE_OUT) or f"copying the products to {output_uri} failed"
         return Outcome(
@@ -86,6 +100,21 @@ def classify(task: ObservedTask, input_uri: str = "", output_uri: str = "") -> O
     return Outcome(
         "failed", "TaskStopped", f"the task stopped before ODM finished: {detail or code or 'unknown'}"
     )
+
+
+def _odm_failure(code: int, hint: str | None) -> Outcome:
+    if hint == "disk-full":
+        return Outcome(
+            "failed",
+            "DiskFull",
+            f"ODM ran out of disk space (exit {code}, 'No space left on device' in its log): raise "
+            "spec.resources.disk, or set odm.options.optimize-disk-space",
+            code,
+        )
+    reason, message = ODM_EXIT_CODES.get(
+        code, ("OdmFailed", f"ODM exited {code}; see the odm container's log for the error")
+    )
+    return Outcome("failed", reason, message, code)
 
 
 def _container_reason(task: ObservedTask, name: str) -> str:

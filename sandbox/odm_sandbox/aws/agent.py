@@ -30,7 +30,7 @@ from moto.ec2.models import ec2_backends
 
 from odm_operator import contract
 
-from . import odm_run, staging
+from . import odm_log, odm_products, odm_run, staging
 from .capacity import CapacityManager
 from .clock import SimClock
 from .log_sink import LogSink
@@ -90,6 +90,8 @@ class SimulatedEcsAgent:
         self._logs = LogSink()
         self._capacity = CapacityManager(self._schedule_free, self._placed, self.timings)
         self._stop = threading.Event()
+        # ODM failures queued per job ("<namespace>/<name>") by the control API; each is used by one ODM run.
+        self.odm_failures: dict[str, list[odm_run.Failure]] = {}
         self._thread: threading.Thread | None = None
 
     # Thread.
@@ -150,6 +152,7 @@ class SimulatedEcsAgent:
         self._capacity.reset()
         self._logs.clear()
         self.errors.clear()
+        self.odm_failures.clear()
 
     # What the sandbox and tests ask.
 
@@ -350,7 +353,18 @@ class SimulatedEcsAgent:
         instance_memory = run.instance.resources.registered_memory_mib if run.instance else None
         memory = run.odm_memory_mib(instance_memory)
         duration = self.timings.odm_base_s + self.timings.odm_per_image_s * listing.images
-        plan = odm_run.plan_odm_run(listing.images, run.odm_options(), memory, duration, listing.has_gcp)
+        # ODM counts the CPUs it sees: the instance's on EC2, the task's on Fargate (its own micro-VM).
+        cpu_units = run.instance.resources.cpu_units if run.instance else run.needs.cpu
+        queued = self.odm_failures.get(run.env(contract.ODM, contract.ENV_JOB) or "", [])
+        plan = odm_run.plan_odm_run(
+            run.command(contract.ODM),
+            odm_run.Dataset(listing.images, listing.aux_files),
+            memory,
+            duration,
+            host_cpus=max(1, cpu_units // 1024),
+            ansi=run.env(contract.ODM, "no_ansiesc") is None,
+            failure=queued.pop(0) if queued else None,
+        )
         run.odm = plan
         run.odm_started_at = at
         run.containers[contract.ODM].last_status = "RUNNING"
@@ -376,24 +390,23 @@ class SimulatedEcsAgent:
             odm.reason = OOM_CONTAINER_REASON
         run.containers[contract.STAGE_OUT].last_status = "RUNNING"  # dependsOn odm COMPLETE
         self._bump(run)
-        files = 1 + (len(odm_run.products_for(run.odm_options())) if plan and plan.succeeded else 0)
+        files = 1 + (len(plan.files) if plan else 0)
         duration = self.timings.stage_out_base_s + self.timings.stage_out_per_file_s * files
         self._schedule(run, at + duration, lambda t: self._stage_out_exited(run, t))
 
     def _stage_out_exited(self, run: TaskRun, at: float) -> None:
         plan = run.odm
-        options = run.odm_options()
-        listing = run.listing or staging.InputListing()
         files: dict[str, bytes] = {}
         if plan is not None:
-            if plan.succeeded:
-                files = dict.fromkeys(odm_run.products_for(options), staging.PRODUCT_BODY)
-            memory = run.odm_memory_mib()
+            project = dict.fromkeys(plan.files, staging.PRODUCT_BODY)
 
             def iso_at(offset: float) -> str:
                 return self.clock.wall(run.odm_started_at + offset).isoformat()
 
-            files["log.json"] = odm_run.log_json(plan, options, listing.images, memory, iso_at)
+            if plan.args is not None:  # ODM got past its command line: it writes log.json
+                project["log.json"] = odm_log.log_json(plan, iso_at)
+            script = "\n".join(run.command(contract.STAGE_OUT))
+            files = odm_products.stage_out_files(script, project, plan.succeeded)
         upload = staging.upload_products(run.env(contract.STAGE_OUT, contract.ENV_OUTPUT_URI), files)
         stage_out = run.containers[contract.STAGE_OUT]
         stage_out.last_status = "STOPPED"

@@ -6,6 +6,8 @@ GET  /agent      -> {"activeTasks": n, "waitingForCapacity": n, "instances": n, 
 POST /interrupt  {"namespace": ns, "name": job} | {"taskArn": arn} -> spot-interrupt the running task
 GET  /faults, POST /faults {"rules": [{"operation": "ecs:RunTask", "code": ..., "status": 500, "count": 2}],
                             "seed": 1} -> replace the fault rules
+POST /odm-failures {"namespace": ns, "name": job, "exitCode": 139 | "disk-full", "stage": "opensfm"}
+                 -> the job's next ODM run fails that way (exit codes as ODM's stages/odm_app.py reports them)
 POST /reset      -> fresh AWS state (moto reset, counters, agent, seeded data)
 """
 
@@ -82,6 +84,8 @@ class _Handler(BaseHTTPRequestHandler):
                 rules = [FaultRule.from_dict(rule) for rule in body.get("rules", [])]
                 self.sandbox.faults.set_rules(rules, body.get("seed"))
                 self._reply(200, {"rules": self.sandbox.faults.rules()})
+            elif self.path == "/odm-failures":
+                self._odm_failure(body)
             elif self.path == "/reset":
                 self.sandbox.reset()
                 self._reply(200, {"ok": True})
@@ -104,6 +108,21 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(404, {"error": f"task {arn} is not running"})
             return
         self._reply(200, {"taskArn": arn, "interrupted": True})
+
+    def _odm_failure(self, body: dict[str, Any]) -> None:
+        code = body.get("exitCode")
+        if (
+            not (isinstance(code, int) and not isinstance(code, bool) and 0 < code < 256)
+            and code != "disk-full"
+        ):
+            raise ValueError('exitCode must be an exit status 1..255 or "disk-full"')
+        if not isinstance(body.get("namespace"), str) or not isinstance(body.get("name"), str):
+            raise ValueError('give {"namespace": ..., "name": ..., "exitCode": ...}')
+        stage = body.get("stage")
+        self.sandbox.fail_odm(
+            body["namespace"], body["name"], code, stage if isinstance(stage, str) else None
+        )
+        self._reply(200, {"queued": True})
 
     def _json_body(self) -> dict[str, Any]:
         length = int(self.headers.get("Content-Length") or 0)

@@ -1,162 +1,79 @@
-"""What an ODM container does with a given dataset, options and memory: its log lines, exit code and products.
+"""What an ODM 3.6.0 container does with a dataset, a command line and memory: log lines, exit code, files.
 
-This is the part of the simulation that carries ODM's semantics (reference/ecs-odm-facts.md section 9), kept
-pure so it can be table-tested: the stages ODM runs in order (split/merge only when the dataset is split,
-openmvs not with --fast-orthophoto, odm_dem only with --dsm or --dtm), the ``[INFO]    Running <stage> stage``
-lines the operator turns into progress, the out-of-memory failure (exit 137 and ODM's "You ran out of memory!"
-message) when the memory is below ODM's table for the image count, and the product files stage-out uploads.
-
-Memory rule: the table in ODM's installation guide says "GB"; we read it as GiB (``need_mib = gb * 1024``),
-because machine and task memory come in binary units: a 16 GiB task (memory "16384") exactly meets the "250
-images -> 16 GB" row.
+Pure, so it can be table-tested. Each behaviour follows ODM's source (OpenDroneMap/ODM at v3.6.0):
+- The command line is parsed with ODM's own rules (odm_cli.py): a bad flag or value exits 2 with argparse's
+  message before anything runs.
+- run.py prints ``Initializing ODM <version> - <time>`` and the options between ``==============`` lines; every
+  stage prints ``Running <stage> stage`` / ``Finished <stage> stage`` (opendm/types.py ODM_Stage.run). The
+  pipeline (stages/odm_app.py) always wires dataset, split, merge, opensfm, [openmvs unless fast-orthophoto],
+  odm_filterpoints ... odm_postprocess; split and merge log "Normal dataset" when not splitting, odm_dem logs
+  "Create DSM: False". ``--end-with X`` and ``--rerun X`` stop after X ("No more stages to run"); on a fresh
+  work volume ``--rerun-from`` runs everything.
+- Split-merge (stages/splitmerge.py) starts when image_groups.txt is in the project or there are more images
+  than ``--split`` (the sandbox's images are geotagged); the split stage then runs the whole pipeline on every
+  submodel, whose output is printed into the main log, and the merge stage jumps to odm_postprocess: the main
+  run has no opensfm ... odm_report of its own, hence no textured model and no report.pdf.
+- Failures (stages/odm_app.py execute): a child process killed for memory returns 137 and ODM prints its
+  "Dumping Info for Geeks" block and "You ran out of memory!"; 139/134/1 from a child print "strange values",
+  132 "CPU is not supported", 3 "can't find a program"; the code is ODM's exit code. A full disk is an uncaught
+  OSError (errno 28) in Python: a traceback and exit 1. The memory rule is odm_memory.py (independent of the
+  operator's sizing); the others are injected through the control API (``POST /odm-failures``).
+- log.json is opendm/log.py's layout: odmVersion, memory {total, available} in MiB, cpus, images, options,
+  startTime, stages [{name, startTime, messages}] (endTime and totalTime on the last stage only), processes,
+  success, endTime, totalTime and, on failure, error {code, message} and stackTrace.
+- Unless the environment has ``no_ansiesc`` (opendm/log.py), every line is wrapped in ANSI colour codes.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from odm_operator import contract
+from . import odm_memory, odm_products
+from .odm_cli import OdmArgs, OdmUsageError, facts, parse
+from .odm_log import FAILURE_MESSAGES, STRANGE_CODE_MESSAGE, odm_line
 
 ODM_VERSION = "3.6.0"
-
-# ODM's store-true flags (opendm/config.py): they take no value, so the token after them is not theirs.
-BOOLEAN_OPTIONS = frozenset({
-    "3d-tiles", "auto-boundary", "bg-removal", "build-overviews", "cog", "debug", "dsm", "dtm",
-    "fast-orthophoto", "force-gps", "ignore-gsd", "no-gpu", "optimize-disk-space", "orthophoto-kmz",
-    "orthophoto-no-tiled", "orthophoto-png", "pc-classify", "pc-copc", "pc-csv", "pc-ept", "pc-las",
-    "pc-rectify", "rerun-all", "skip-3dmodel", "skip-band-alignment", "skip-orthophoto", "skip-report",
-    "sky-removal", "sm-no-align", "texturing-keep-unseen-faces", "texturing-single-material", "tiles",
-    "use-3dmesh", "use-exif", "use-fixed-camera-params", "use-hybrid-bundle-adjustment", "verbose",
-})  # fmt: skip
-
-TRUE_WORDS = frozenset({"true", "yes", "1", "on"})
-FALSE_WORDS = frozenset({"false", "no", "0", "off"})
-
-# Weight of each stage in the run time, from the progress ODM reports when it finishes (contract.ODM_STAGES);
-# split and merge report 0 when unsplit and get a share of their own when the dataset is split.
-SPLIT_STAGE_WEIGHT = 2.0
-MIN_STAGE_WEIGHT = 0.5
-
-# Where in the failing stage the OOM kill lands, as a fraction of the stage's time.
-OOM_POINT_IN_STAGE = 0.6
-
-# ODM's own wording (stages/odm_app.py) when a child process exits 137.
-OOM_MESSAGE = (
-    "Whoops! You ran out of memory! Add more RAM to your computer, if you're using docker configure it to "
-    "use more memory, for WSL2 make use of .wslconfig (https://docs.microsoft.com/en-us/windows/wsl/"
-    "wsl-config#configure-global-options-with-wslconfig), resize your images, lower the quality settings "
-    "or process the images using a cloud provider (e.g. https://webodm.net)."
-)
-OOM_EXIT_CODE = 137
-
-# A few lines ODM prints inside each stage, so a log reader sees more than the stage markers.
-STAGE_DETAIL = {
-    "dataset": ("Loading dataset from: {project_path}/{project}/images", "Loading {images} images"),
-    "opensfm": ("Extracting features", "Matching image pairs", "Running incremental reconstruction"),
-    "openmvs": ("Estimating depthmaps", "Fusing depthmaps"),
-    "odm_filterpoints": ("Filtering {project_path}/{project}/odm_filterpoints/point_cloud.ply",),
-    "odm_meshing": ("Creating DSM for 2.5D mesh",),
-    "mvs_texturing": ("Writing MVS Textured file",),
-    "odm_georeferencing": ("Georeferencing point cloud",),
-    "odm_dem": ("Creating DEM(s)",),
-    "odm_orthophoto": ("Creating GeoTIFF",),
-    "odm_report": ("Exporting report to {project_path}/{project}/odm_report/report.pdf",),
-    "odm_postprocess": ("Post Processing",),
-}
-
 TIME_PLACEHOLDER = "{time}"
 
+# ODM's progress when each stage ends (stages/odm_app.py), used here only as each stage's share of the time.
+STAGE_PROGRESS = {
+    "dataset": 5, "split": 5, "merge": 5, "opensfm": 25, "openmvs": 50, "odm_filterpoints": 52,
+    "odm_meshing": 60, "mvs_texturing": 70, "odm_georeferencing": 80, "odm_dem": 90, "odm_orthophoto": 98,
+    "odm_report": 99, "odm_postprocess": 100,
+}  # fmt: skip
+MIN_STAGE_WEIGHT = 0.5
+# Where in the failing stage a failure lands, as a fraction of the stage's time.
+FAILURE_POINT_IN_STAGE = 0.6
+# In a split run: the share of the time spent on the main run's own stages (dataset, split setup, merge).
+SPLIT_OWN_SHARE = 0.15
 
-def odm_line(message: str, level: str = "INFO") -> str:
-    """ODM's log format: the level in brackets, padded to ten columns."""
-    return f"{f'[{level}]':<10}{message}"
+OOM_EXIT_CODE = 137
+DISK_FULL = "disk-full"
+DISK_FULL_ERROR = "[Errno 28] No space left on device"
+# Where an injected failure lands when it names no stage: the heaviest stage the run has.
+DEFAULT_FAILURE_STAGES = ("openmvs", "opensfm", "odm_filterpoints", "odm_postprocess")
 
 
 @dataclass(frozen=True)
-class OdmOptions:
-    """ODM's command line: ``--project-path /data project --dsm --orthophoto-resolution 2``."""
+class Dataset:
+    """What stage-in left in the project folder."""
 
-    values: Mapping[str, str | bool] = field(default_factory=dict)
-    project_path: str = contract.DATA_DIR
-    project: str = contract.PROJECT
+    images: int
+    aux_files: tuple[str, ...] = ()
 
-    @classmethod
-    def parse(cls, args: Sequence[str]) -> OdmOptions:
-        values: dict[str, str | bool] = {}
-        positional: list[str] = []
-        tokens = list(args)
-        i = 0
-        while i < len(tokens):
-            token = tokens[i]
-            i += 1
-            if not token.startswith("--"):
-                positional.append(token)
-                continue
-            name, eq, inline = token[2:].partition("=")
-            if eq:
-                values[name] = inline
-            elif name in BOOLEAN_OPTIONS:
-                following = tokens[i].lower() if i < len(tokens) else ""
-                if following in TRUE_WORDS | FALSE_WORDS:
-                    values[name] = following in TRUE_WORDS
-                    i += 1
-                else:
-                    values[name] = True
-            elif i < len(tokens) and not tokens[i].startswith("--"):
-                values[name] = tokens[i]
-                i += 1
-            else:
-                values[name] = True
-        project_path = str(values.pop("project-path", contract.DATA_DIR))
-        project = positional[-1] if positional else contract.PROJECT
-        return cls(values, project_path, project)
-
-    def flag(self, name: str) -> bool:
-        value = self.values.get(name)
-        return value is True or (isinstance(value, str) and value.lower() in TRUE_WORDS)
-
-    def get(self, name: str) -> str | None:
-        value = self.values.get(name)
-        return value if isinstance(value, str) else None
-
-    def split_active(self, images: int) -> bool:
-        split = self.get("split")
-        try:
-            return split is not None and images > int(split)
-        except ValueError:
-            return False
+    @property
+    def has_image_groups(self) -> bool:
+        return "image_groups.txt" in self.aux_files
 
 
-def memory_needed_mib(images: int) -> int | None:
-    """MiB ODM needs for ``images`` images; None when beyond the table.
+@dataclass(frozen=True)
+class Failure:
+    """A failure injected through the control API: ``exit_code`` (or DISK_FULL) in ``stage`` (or the default)."""
 
-    ODM's table is in decimal gigabytes of machine RAM (64 GB for 1500 images is a 64 GB machine, which ECS
-    registers with a little less than 64 GiB), so a task with ``64G`` (61035 MiB) is enough and the operator's
-    sizing (plan/sizing.py) asks exactly that."""
-    gb = contract.odm_memory_gb(images)
-    return None if gb is None else -(-gb * 10**9 // 2**20)
-
-
-def stages_for(options: OdmOptions, images: int) -> list[tuple[str, float]]:
-    """The stages ODM runs, in order, with their share of the run time."""
-    split = options.split_active(images)
-    stages: list[tuple[str, float]] = []
-    previous = 0
-    for name, percent in contract.ODM_STAGES:
-        weight = float(percent - previous)
-        previous = percent
-        if name in ("split", "merge"):
-            if not split:
-                continue
-            weight = SPLIT_STAGE_WEIGHT
-        if name == "openmvs" and options.flag("fast-orthophoto"):
-            continue
-        if name == "odm_dem" and not (options.flag("dsm") or options.flag("dtm")):
-            continue
-        stages.append((name, max(weight, MIN_STAGE_WEIGHT)))
-    return stages
+    exit_code: int | str
+    stage: str | None = None
 
 
 @dataclass(frozen=True)
@@ -178,121 +95,287 @@ class OdmRun:
     lines: tuple[LogLine, ...]
     exit_code: int
     duration_s: float
-    stages: tuple[StageSpan, ...]
-    out_of_memory: bool
+    stages: tuple[StageSpan, ...] = ()
+    out_of_memory: bool = False
+    files: tuple[str, ...] = ()  # written under the project folder (relative paths)
+    args: OdmArgs | None = None
+    images: int = 0
+    memory_mib: int | None = None
+    cpus: int = 1
+    error: str | None = None
+    submodels: int = 0
+    version: str = ODM_VERSION
 
     @property
     def succeeded(self) -> bool:
         return self.exit_code == 0
 
 
+class _Log:
+    def __init__(self, ansi: bool) -> None:
+        self.ansi = ansi
+        self.lines: list[LogLine] = []
+
+    def add(self, at: float, message: str, level: str = "INFO") -> None:
+        self.lines.append(LogLine(at, odm_line(message, level, self.ansi)))
+
+    def raw(self, at: float, message: str) -> None:
+        self.lines.append(LogLine(at, message))
+
+
+def pipeline(args: OdmArgs) -> list[str]:
+    """The stages stages/odm_app.py connects, in order."""
+    return [s for s in facts()["stages"] if not (s == "openmvs" and args.fast_orthophoto)]
+
+
+def _last_stage(args: OdmArgs, stages: list[str]) -> str:
+    """ODM_Stage.run stops after --end-with or --rerun; a stage the pipeline never reaches stops nothing."""
+    for stop in (args.rerun, args.end_with):
+        if stop and stop in stages:
+            return stop
+    return stages[-1]
+
+
+def _weights(stages: list[str]) -> list[float]:
+    previous, out = 0, []
+    for name in facts()["stages"]:
+        weight = max(float(STAGE_PROGRESS[name] - previous), MIN_STAGE_WEIGHT)
+        previous = STAGE_PROGRESS[name]
+        if name in stages:
+            out.append(weight)
+    return out
+
+
+def split_active(args: OdmArgs, dataset: Dataset) -> bool:
+    """stages/splitmerge.py: image_groups.txt in the project, or more photos than --split (geotagged)."""
+    return dataset.has_image_groups or dataset.images > args.split
+
+
+def submodel_count(args: OdmArgs, dataset: Dataset) -> int:
+    """OpenSfM groups the images into clusters of about --split images each."""
+    return max(2, math.ceil(dataset.images / max(1, args.split)))
+
+
 def plan_odm_run(
-    images: int, options: OdmOptions, memory_mib: int | None, duration_s: float, has_gcp: bool = False
+    argv: list[str],
+    dataset: Dataset,
+    memory_mib: int | None,
+    duration_s: float,
+    host_cpus: int | None = None,
+    ansi: bool = False,
+    failure: Failure | None = None,
 ) -> OdmRun:
-    """The run of ODM on ``images`` images taking ``duration_s`` simulated seconds when it succeeds."""
-    need = memory_needed_mib(images)
-    out_of_memory = need is None or (memory_mib is not None and memory_mib < need)
-    stages = stages_for(options, images)
-    fail_stage = None
-    if out_of_memory:
-        names = [name for name, _ in stages]
-        heavy_first = memory_mib is not None and need is not None and memory_mib * 2 >= need
-        fail_stage = "openmvs" if heavy_first and "openmvs" in names else "opensfm"
-    total_weight = sum(weight for _, weight in stages)
-    fmt = {"images": images, "project_path": options.project_path, "project": options.project}
-
-    lines = [
-        LogLine(0.0, odm_line(f"Initializing ODM {ODM_VERSION} - {TIME_PLACEHOLDER}")),
-        LogLine(0.0, odm_line("==============")),
-    ]
-    for name in sorted(options.values):
-        lines.append(LogLine(0.0, odm_line(f"{name.replace('-', '_')}: {options.values[name]}")))
-    lines.append(LogLine(0.0, odm_line(f"project_path: {options.project_path}")))
-    lines.append(LogLine(0.0, odm_line("==============")))
-
-    spans: list[StageSpan] = []
-    t = 0.0
-    for name, weight in stages:
-        length = duration_s * weight / total_weight
-        lines.append(LogLine(t, odm_line(f"Running {name} stage")))
-        details = STAGE_DETAIL.get(name, ())
-        if name == "dataset" and has_gcp:
-            details = (*details, "Found GCP file: {project_path}/{project}/gcp_list.txt")
-        for k, detail in enumerate(details):
-            lines.append(LogLine(t + length * (k + 1) / (len(details) + 1), odm_line(detail.format(**fmt))))
-        if name == fail_stage:
-            end = t + length * OOM_POINT_IN_STAGE
-            spans.append(StageSpan(name, t, end, finished=False))
-            lines.extend(LogLine(end, message) for message in _oom_dump())
-            return OdmRun(tuple(lines), OOM_EXIT_CODE, end, tuple(spans), out_of_memory=True)
-        t += length
-        spans.append(StageSpan(name, t - length, t, finished=True))
-        lines.append(LogLine(t, odm_line(f"Finished {name} stage")))
-    lines.append(LogLine(t, odm_line(f"ODM app finished - {TIME_PLACEHOLDER}")))
-    return OdmRun(tuple(lines), 0, t, tuple(spans), out_of_memory=False)
+    """The run of ODM on ``dataset`` with command line ``argv``, ``duration_s`` simulated seconds on success."""
+    try:
+        args = parse(argv)
+    except OdmUsageError as exc:
+        return OdmRun(tuple(LogLine(0.0, line) for line in exc.message.splitlines()), exc.exit_code, 0.0)
+    log = _Log(ansi)
+    cpus = host_cpus or 1
+    for warning in args.warnings:  # config() logs these while parsing, before run.py's first line
+        log.add(0.0, warning, "WARNING")
+    for note in args.notes:
+        log.add(0.0, note)
+    if not args.project_path:
+        log.add(0.0, "You need to set the project path in the settings.yaml file before you can run ODM, "
+                "or use `--project-path <path>`. Run `python3 run.py --help` for more information. ", "ERROR")  # fmt: skip
+        return OdmRun(tuple(log.lines), 1, 0.0, args=args, images=dataset.images, cpus=cpus)
+    log.add(0.0, f"Initializing ODM {ODM_VERSION} - {TIME_PLACEHOLDER}")
+    _print_options(log, args)
+    split = split_active(args, dataset)
+    submodels = submodel_count(args, dataset) if split else 0
+    at_once = -(-dataset.images // submodels) if split else dataset.images
+    processes = args.max_concurrency if "max_concurrency" in args.given else host_cpus
+    if odm_memory.out_of_memory(memory_mib, at_once, processes):
+        failure = Failure(OOM_EXIT_CODE, failure.stage if failure else None)
+    run = _Runner(log, args, dataset, duration_s, failure)
+    if split:
+        run.split_run(submodels)
+    else:
+        run.main_run()
+    files = () if run.failed else tuple(run.files)
+    if not run.failed:
+        log.add(run.t, f"ODM app finished - {TIME_PLACEHOLDER}")
+    return OdmRun(
+        tuple(log.lines), run.exit_code, run.t, tuple(run.spans), run.exit_code == OOM_EXIT_CODE,
+        files, args, dataset.images, memory_mib, cpus, run.error, submodels,
+    )  # fmt: skip
 
 
-def _oom_dump() -> list[str]:
-    """What ODM prints when a child process is killed for memory (stages/odm_app.py)."""
-    return [
-        "",
-        "===== Dumping Info for Geeks (developers need this to fix bugs) =====",
-        f"Child returned {OOM_EXIT_CODE}",
-        "Traceback (most recent call last):",
-        '  File "/code/stages/odm_app.py", line 82, in execute',
-        "    self.first_stage.run()",
-        f"opendm.system.SubprocessException: Child returned {OOM_EXIT_CODE}",
-        "===== Done, human-readable information to follow... =====",
-        "",
-        odm_line(OOM_MESSAGE, "ERROR"),
-    ]
+def _print_options(log: _Log, args: OdmArgs) -> None:
+    """run.py prints every option; the sandbox prints those the command line set (the rest are ODM's
+    defaults), which keeps a thousand simulated jobs from writing 90 lines each to the log emulator."""
+    log.add(0.0, "==============")
+    for name in sorted(args.given):
+        if name != "name":
+            log.add(0.0, f"{name}: {args.values[name]}")
+    log.add(0.0, "==============")
 
 
-def products_for(options: OdmOptions) -> list[str]:
-    """Files (relative to the project directory) a successful run leaves for stage-out, besides log.json.
+class _Runner:
+    """Walks the pipeline, writing lines and files; stops at the injected failure."""
 
-    The .laz point cloud is always written; --pc-las and --pc-copc add the .las and .copc.laz variants.
-    """
-    products = []
-    if not options.flag("skip-orthophoto"):
-        products.append("odm_orthophoto/odm_orthophoto.tif")
-    if options.flag("dsm"):
-        products.append("odm_dem/dsm.tif")
-    if options.flag("dtm"):
-        products.append("odm_dem/dtm.tif")
-    products.append("odm_georeferencing/odm_georeferenced_model.laz")
-    if options.flag("pc-las"):
-        products.append("odm_georeferencing/odm_georeferenced_model.las")
-    if options.flag("pc-copc"):
-        products.append("odm_georeferencing/odm_georeferenced_model.copc.laz")
-    if options.flag("pc-ept"):
-        products.append("entwine_pointcloud/ept.json")
-    if not options.flag("skip-3dmodel"):
-        products.append("odm_texturing/odm_textured_model_geo.obj")
-    if not options.flag("skip-report"):
-        products.append("odm_report/report.pdf")
-    return products
+    def __init__(
+        self, log: _Log, args: OdmArgs, dataset: Dataset, duration_s: float, failure: Failure | None
+    ):
+        self.log, self.args, self.dataset, self.duration_s, self.failure = (
+            log,
+            args,
+            dataset,
+            duration_s,
+            failure,
+        )
+        self.t = 0.0
+        self.spans: list[StageSpan] = []
+        self.files: list[str] = []
+        self.failed = False
+        self.exit_code = 0
+        self.error: str | None = None
 
+    def _fail_stage(self, stages: list[str]) -> str | None:
+        if self.failure is None:
+            return None
+        if self.failure.stage in stages:
+            return self.failure.stage
+        return next((s for s in DEFAULT_FAILURE_STAGES if s in stages), stages[-1])
 
-def log_json(
-    run: OdmRun, options: OdmOptions, images: int, memory_mib: int | None, iso_at: Callable[[float], str]
-) -> bytes:
-    """ODM's log.json (opendm/log.py): options, stages with times, success and the error when it failed."""
-    doc: dict[str, object] = {
-        "odmVersion": ODM_VERSION,
-        "memoryGB": round((memory_mib or 0) / 1024, 2),
-        "images": images,
-        "options": {name.replace("-", "_"): value for name, value in options.values.items()},
-        "startTime": iso_at(0.0),
-        "stages": [
-            {"name": span.name, "startTime": iso_at(span.start), "endTime": iso_at(span.end), "messages": []}
-            for span in run.stages
-        ],
-        "processes": [],
-        "success": run.succeeded,
-        "endTime": iso_at(run.duration_s),
-        "totalTime": round(run.duration_s, 2),
-    }
-    if not run.succeeded:
-        doc["error"] = {"code": run.exit_code, "message": OOM_MESSAGE if run.out_of_memory else "ODM failed"}
-    return json.dumps(doc, indent=2).encode()
+    def main_run(self) -> None:
+        stages = pipeline(self.args)
+        last = _last_stage(self.args, stages)
+        stages = stages[: stages.index(last) + 1]
+        weights = _weights(stages)
+        fail_at = self._fail_stage(stages)
+        total = sum(weights)
+        for name, weight in zip(stages, weights, strict=True):
+            length = self.duration_s * weight / total
+            if not self._stage(name, length, fail_at == name):
+                return
+        if last != "odm_postprocess":
+            self.log.add(self.t, "No more stages to run")
+
+    def _stage(self, name: str, length: float, fail: bool, detail: Callable[[], None] | None = None) -> bool:
+        start = self.t
+        self.log.add(self.t, f"Running {name} stage")
+        if fail:
+            self.t += length * FAILURE_POINT_IN_STAGE
+            self.spans.append(StageSpan(name, start, self.t, finished=False))
+            self._failure_lines()
+            return False
+        (detail or (lambda: self._details(name)))()
+        if self.failed:  # inside a submodel
+            self.spans.append(StageSpan(name, start, self.t, finished=False))
+            return False
+        self.t = max(self.t, start + length)
+        self.spans.append(StageSpan(name, start, self.t, finished=True))
+        self.log.add(self.t, f"Finished {name} stage")
+        return True
+
+    def _details(self, name: str) -> None:
+        a = self.args
+        if name == "dataset":
+            self.log.add(self.t, f"Loading dataset from: {a.project_path}/{a.project}/images")
+            self.log.add(self.t, f"Loading {self.dataset.images} images")
+        elif name == "split":
+            self.log.add(self.t, "Normal dataset, will process all at once.")
+        elif name == "merge":
+            self.log.add(self.t, "Normal dataset, nothing to merge.")
+        elif name == "odm_dem":
+            self.log.add(self.t, f"Create DSM: {a.dsm}")
+            self.log.add(self.t, f"Create DTM: {a.dtm}")
+            if not (a.dsm or a.dtm):
+                self.log.add(self.t, "DEM will not be generated", "WARNING")
+        elif name == "odm_postprocess":
+            self.log.add(self.t, "Post Processing")
+        self.files.extend(odm_products.stage_files(name, a))
+
+    def split_run(self, submodels: int) -> None:
+        a = self.args
+        own = self.duration_s * SPLIT_OWN_SHARE
+        per_submodel = (self.duration_s - own) / submodels
+        stages = ["dataset", "split", "merge", "odm_postprocess"]
+        last = _last_stage(a, stages)
+        fail_at = self._fail_stage(stages)
+        if self.failure is not None and self.failure.stage not in stages:
+            fail_at = "split"  # the heavy work of a split run is in the submodels
+        if not self._stage("dataset", own * 0.3, fail_at == "dataset"):
+            return
+        if last == "dataset":
+            self.log.add(self.t, "No more stages to run")
+            return
+        length = own * 0.3 + per_submodel * submodels
+        if not self._stage("split", length, False, lambda: self._submodels(submodels, per_submodel, fail_at)):
+            return
+        if last == "split":
+            self.log.add(self.t, "No more stages to run")
+            return
+        for name in ("merge", "odm_postprocess"):
+            if not self._stage(name, own * 0.2, fail_at == name, lambda n=name: self._merge_details(n)):
+                return
+            if name == last and name != "odm_postprocess":
+                self.log.add(self.t, "No more stages to run")
+                return
+
+    def _submodels(self, submodels: int, per_submodel: float, fail_at: str | None) -> None:
+        """The split stage: cluster, then run the whole pipeline on each submodel, whose log ODM reprints."""
+        a = self.args
+        self.log.add(self.t, f"Large dataset detected ({self.dataset.images} photos) and split set at {a.split}. "
+                     "Preparing split merge.")  # fmt: skip
+        self.log.add(
+            self.t, f"Dataset has been split into {submodels} submodels. Reconstructing each submodel..."
+        )
+        for k in range(submodels):
+            self.log.add(
+                self.t, f"Reconstructing {a.project_path}/{a.project}/submodels/submodel_{k:04d}/opensfm"
+            )
+        sub_args = odm_products.submodel_args(a)
+        sub_stages = pipeline(sub_args)
+        weights = _weights(sub_stages)
+        # An injected failure named for a submodel stage lands in the last submodel; "split" in its heaviest stage.
+        sub_fail = None
+        if self.failure is not None and fail_at == "split":
+            wanted = self.failure.stage if self.failure.stage in sub_stages else None
+            sub_fail = wanted or self._fail_stage(sub_stages)
+        for k in range(submodels):
+            self.log.add(self.t, "========================")
+            self.log.add(self.t, f"Processing submodel_{k:04d}")
+            self.log.add(self.t, "========================")
+            self.log.add(self.t, f"Initializing ODM {ODM_VERSION} - {TIME_PLACEHOLDER}")
+            start = self.t
+            for name, weight in zip(sub_stages, weights, strict=True):
+                length = per_submodel * weight / sum(weights)
+                self.log.add(self.t, f"Running {name} stage")
+                if k == submodels - 1 and name == sub_fail:
+                    self.t += length * FAILURE_POINT_IN_STAGE
+                    self._failure_lines()
+                    return
+                self.t += length
+                self.log.add(self.t, f"Finished {name} stage")
+            self.t = start + per_submodel
+
+    def _merge_details(self, name: str) -> None:
+        if name == "odm_postprocess":
+            self.log.add(self.t, "Post Processing")
+        else:
+            self.log.add(self.t, f"Merging {self.args.merge}")
+        self.files.extend(odm_products.split_files(name, self.args))
+
+    def _failure_lines(self) -> None:
+        assert self.failure is not None
+        self.failed = True
+        code = self.failure.exit_code
+        if code == DISK_FULL:
+            self.exit_code = 1
+            self.error = DISK_FULL_ERROR
+            for line in ("Traceback (most recent call last):", '  File "/code/run.py", line 98, in <module>',
+                         "    retcode = app.execute()", f"OSError: {DISK_FULL_ERROR}"):  # fmt: skip
+                self.log.raw(self.t, line)
+            return
+        assert isinstance(code, int)
+        self.exit_code = code
+        self.error = f"Child returned {code}"
+        for line in ("", "===== Dumping Info for Geeks (developers need this to fix bugs) =====", self.error,
+                     "Traceback (most recent call last):", '  File "/code/stages/odm_app.py", line 82, in execute',
+                     "    self.first_stage.run()", f"opendm.system.SubprocessException: {self.error}",
+                     "===== Done, human-readable information to follow... =====", ""):  # fmt: skip
+            self.log.raw(self.t, line)
+        self.log.add(self.t, FAILURE_MESSAGES.get(code, STRANGE_CODE_MESSAGE), "ERROR")

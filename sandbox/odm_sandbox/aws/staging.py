@@ -19,6 +19,11 @@ from odm_operator import contract
 # Files ODM picks up from the project folder besides images (reference/ecs-odm-facts.md section 9).
 ODM_AUX_FILES = ("gcp_list.txt", "geo.txt", "image_groups.txt", "align.laz", "align.las", "align.tif")
 
+# ODM 3.6.0 opendm/context.py supported_extensions + supported_video_extensions: what ODM takes as input; a
+# ``*_mask.*`` file is the mask of an image, not an image (the sandbox's own copy: it checks the operator's).
+ODM_INPUT_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".raw", ".dng", ".nef", ".jxl",
+                        ".mp4", ".mov", ".lrv", ".ts")  # fmt: skip
+
 # S3 lives in one partition-wide backend per account.
 S3_PARTITION = "aws"
 
@@ -87,7 +92,8 @@ def list_input(uri: str | None) -> InputListing:
         if not name.startswith(prefix):
             continue
         relative = name[len(prefix) :]
-        if relative.lower().endswith(contract.IMAGE_EXTENSIONS):
+        lower = relative.lower()
+        if lower.endswith(ODM_INPUT_EXTENSIONS) and "/" not in relative and "_mask." not in lower:
             images += 1
             image_bytes += key.size
         elif relative in ODM_AUX_FILES:

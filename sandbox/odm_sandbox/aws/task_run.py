@@ -14,7 +14,7 @@ from typing import Any
 
 from odm_operator import contract
 
-from .odm_run import OdmOptions, OdmRun
+from .odm_run import OdmRun
 from .staging import InputListing
 
 FARGATE_PROVIDERS = ("FARGATE", "FARGATE_SPOT")
@@ -118,9 +118,6 @@ class TaskRun:
         if override is not None:
             return list(override)
         return list(self.definitions.get(container, {}).get("command") or [])
-
-    def odm_options(self) -> OdmOptions:
-        return OdmOptions.parse(self.command(contract.ODM))
 
     def task_level(self, name: str) -> str | None:
         """Task-level ``cpu`` or ``memory``: the RunTask override, else the task definition."""
