@@ -23,9 +23,11 @@ from .aws.capacity import MANAGED_PREFIX, CapacityGateway
 from .aws.clients import Clients
 from .aws.ecs import EcsGateway
 from .aws.errors import AwsCallError, classify_run_failure, provider_not_associated
+from .aws.events import TaskEventsGateway
 from .aws.logs import LogsGateway
 from .aws.s3 import Dataset, S3Gateway
 from .dispatch import Dispatcher
+from .event_consumer import EventConsumer
 from .events import EventFn
 from .janitor import Janitor
 from .k8s import KubeWriter
@@ -106,7 +108,19 @@ class Runtime:
             on_change=self._on_task_change,
             read_logs=lambda streams, start: self.logs.stage_lines(settings.log_group, streams, start),
             stream_prefix=settings.log_stream_prefix,
+            sweep_interval=settings.events_sweep_seconds if settings.tracking == "events" else None,
         )
+        self.task_events: EventConsumer | None = None  # tracking: events (event_consumer.py)
+        if settings.tracking == "events":
+            self.task_events = EventConsumer(
+                TaskEventsGateway(clients.events, clients.sqs, tag_map(settings)),
+                self.tracker.apply_events,
+                queue_url=settings.events_queue_url,
+                queue_name=settings.events_queue_name,
+                rule_name=settings.events_rule_name,
+                clusters=[settings.cluster],
+            )
+            self.tracker.events_alive = self.task_events.alive
         self.timing = plan.Timing(
             settings.retry_backoff_seconds,
             settings.retry_backoff_max_seconds,
@@ -127,6 +141,8 @@ class Runtime:
     def start(self) -> None:
         self.dispatch.start()
         self.tracker.start()
+        if self.task_events is not None:
+            self.task_events.start()
         if self.settings.manage_capacity:
             self.janitor.start()
         threading.Thread(target=self._warm_up, name="odm-warm-up", daemon=True).start()
@@ -145,6 +161,8 @@ class Runtime:
 
     def stop(self) -> None:
         self.janitor.stop()
+        if self.task_events is not None:
+            self.task_events.stop()
         self.tracker.stop()
         self.dispatch.stop()
 
@@ -237,6 +255,8 @@ class Runtime:
 
     def _watch(self, uid: str, cluster: str, arn: str) -> None:
         self._owners[arn] = uid
+        if self.task_events is not None:
+            self.task_events.add_cluster(cluster)
         self.tracker.watch(cluster, arn)
 
     def _forget(self, arn: str) -> None:

@@ -20,6 +20,8 @@ DEFAULT_ODM_GPU_IMAGE: str | None = None
 MOVING_ODM_TAGS = ("latest", "gpu")
 # The AWS CLI v2 image from ECR Public (no Docker Hub pull limits); its entrypoint is `aws`.
 DEFAULT_STAGE_IMAGE = "public.ecr.aws/aws-cli/aws-cli:2.17.0"
+# How the tracker learns of task changes (settings.tracking): DescribeTasks polls, or ECS's EventBridge events.
+TRACKING_MODES = ("poll", "events")
 
 
 class NamespacePolicy(BaseModel):
@@ -149,6 +151,41 @@ class Settings(BaseSettings):
         le=65535,
         description="Port of the Prometheus metrics endpoint (/metrics); 0 turns it off.",
     )
+    tracking: str = Field(
+        "poll",
+        description="How the tracker learns of task state changes: poll (DescribeTasks every "
+        "pollIntervalSeconds) or events (ECS Task State Change events from EventBridge through an SQS queue, "
+        "with a DescribeTasks sweep every eventsSweepSeconds as the safety net).",
+    )
+    events_sweep_seconds: float = Field(
+        300.0,
+        gt=0,
+        description="With tracking: events, how often every active task is described anyway (events lost, "
+        "tasks never heard of).",
+    )
+    events_queue_url: str | None = Field(
+        None,
+        description="With tracking: events, an existing SQS queue that an EventBridge rule of yours feeds with "
+        "the clusters' ECS Task State Change events; the operator then creates neither queue nor rule.",
+    )
+    events_queue_name: str = Field(
+        "odm-operator-task-state",
+        pattern=r"^[A-Za-z0-9_-]{1,80}$",
+        description="With tracking: events and no eventsQueueUrl, the SQS queue the operator creates.",
+    )
+    events_rule_name: str = Field(
+        "odm-operator-task-state",
+        pattern=r"^[A-Za-z0-9._-]{1,64}$",
+        description="With tracking: events and no eventsQueueUrl, the EventBridge rule (default bus) the "
+        "operator creates and keeps pointed at its clusters.",
+    )
+
+    @field_validator("tracking")
+    @classmethod
+    def _tracking(cls, value: str) -> str:
+        if value not in TRACKING_MODES:
+            raise ValueError(f"tracking must be one of {', '.join(TRACKING_MODES)}, got {value!r}")
+        return value
 
     @field_validator("odm_image", "odm_gpu_image")
     @classmethod

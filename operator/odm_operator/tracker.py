@@ -3,6 +3,12 @@
 Jobs never poll AWS themselves. They register their task here and read the last observed state from memory, so
 the number of DescribeTasks calls per interval is ceil(active tasks / 100) per cluster, whatever the number of
 jobs. A task is first observed from RunTask's own response, so a new task needs no extra describe call.
+
+With ``tracking: events`` (event_consumer.py) ECS's own state change events are applied as they come
+(``apply_events``), and DescribeTasks runs only as a sweep every ``sweep_interval`` (events lost, tasks never heard
+of) and for a watched task not yet observed at all. Between sweeps the poll still reads ODM's progress for the
+tasks it knows, from the logs, without an ECS call. Both paths keep a task's state from going backwards
+(plan/task_events.py): an event older than a sweep's answer, or a sweep's answer older than an event, is dropped.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +26,7 @@ from .aws.errors import AwsCallError
 from .plan.observed import ObservedTask, from_describe, missing
 from .plan.progress import Progress, advance, from_containers
 from .plan.status import now_rfc3339
+from .plan.task_events import observe, supersedes
 
 # (streams, start in epoch ms) -> (stream, timestamp ms, message) of ODM's stage lines
 LogReader = Callable[[list[str], int], list[tuple[str, int, str]]]
@@ -38,6 +46,8 @@ class Tracker:
         on_change: Callable[[ObservedTask], None] | None = None,
         read_logs: LogReader | None = None,
         stream_prefix: str = "odm",
+        sweep_interval: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ):
         self._describe = describe
         self._interval = interval
@@ -52,6 +62,14 @@ class Tracker:
         self._odm_seen: set[str] = set()  # tasks whose odm container was running at the previous poll
         self._unseen: dict[str, int] = {}  # task ARN -> polls in a row DescribeTasks did not return it
         self._lock = threading.Lock()
+        self._progress_lock = threading.Lock()  # the poll and the event consumer both attach progress
+        # tracking: events: describe every task only every ``sweep_interval`` seconds (None: at every poll).
+        self._sweep_interval = sweep_interval
+        self._clock = clock
+        self._next_sweep = 0.0
+        # Whether the event stream is flowing (event_consumer.py): then a known task without news is as it was,
+        # and its observation counts as fresh (a stale one must not count as time waiting for capacity).
+        self.events_alive: Callable[[], bool] = lambda: False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -94,7 +112,15 @@ class Tracker:
     def _stream(self, arn: str) -> str:
         return f"{self._stream_prefix}/{contract.ODM}/{arn.rsplit('/', 1)[-1]}"
 
-    def _with_progress(self, tasks: list[ObservedTask]) -> list[ObservedTask]:
+    def _with_progress(
+        self, tasks: list[ObservedTask], readable_only: set[str] | None = None
+    ) -> list[ObservedTask]:
+        with self._progress_lock:
+            return self._attach_progress(tasks, readable_only)
+
+    def _attach_progress(
+        self, tasks: list[ObservedTask], readable_only: set[str] | None
+    ) -> list[ObservedTask]:
         """Attach progress: staging from container states, ODM's stage from one batched log read per 100 tasks.
 
         A stream is read only once its odm container was running at an earlier poll, or has exited with a code
@@ -104,7 +130,9 @@ class Tracker:
             states = task.container_states()
             odm_state = states.get(contract.ODM)
             ran = odm_state == "STOPPED" and task.exit_codes().get(contract.ODM) is not None
-            if (task.arn in self._odm_seen and odm_state in ("RUNNING", "STOPPED")) or ran:
+            if readable_only is not None and task.arn not in readable_only:
+                pass  # an event: only a task whose ODM just exited has lines that cannot wait for the poll
+            elif (task.arn in self._odm_seen and odm_state in ("RUNNING", "STOPPED")) or ran:
                 readable.append(task.arn)  # ``ran``: ODM came and went between polls; its last lines tell why
             if odm_state == "RUNNING":
                 self._odm_seen.add(task.arn)
@@ -170,13 +198,25 @@ class Tracker:
 
     @metrics.timed_poll
     def poll(self) -> None:
+        sweep = self._sweep_interval is None or self._clock() >= self._next_sweep
+        if sweep and self._sweep_interval is not None:
+            self._next_sweep = self._clock() + self._sweep_interval
+        cached: list[ObservedTask] = []
         with self._lock:
             by_cluster: dict[str, list[str]] = {}
             for arn, cluster in self._watched.items():
                 known = self._observed.get(arn)
                 if known is not None and known.stopped:
                     continue  # final: its job's pass has it; ECS forgetting it later must not turn it MISSING
-                by_cluster.setdefault(cluster, []).append(arn)
+                if sweep or known is None:
+                    by_cluster.setdefault(cluster, []).append(arn)
+                else:
+                    cached.append(known)
+        if cached:  # tracking: events, between sweeps: progress from the logs only
+            if self.events_alive():
+                seen = now_rfc3339()
+                cached = [dataclasses.replace(task, observed_at=seen) for task in cached]
+            self._settle(self._with_progress(cached))
         for cluster, arns in by_cluster.items():
             # One DescribeTasks call at a time, each answer turned into small observations at once: a thousand
             # raw task documents held together cost ~10 MB at every poll.
@@ -195,16 +235,46 @@ class Tracker:
                 del tasks
             if not asked:
                 continue
-            observed = self._with_progress(observed) + self._missing(asked, observed)
-            changed = []
-            with self._lock:
-                for task in observed:
-                    if task.arn not in self._watched:
-                        continue
-                    before = self._observed.get(task.arn)
-                    self._observed[task.arn] = task  # always: it carries when ECS last described it
-                    if before != task:
-                        changed.append(task)
-            if self._on_change:
-                for task in changed:
-                    self._on_change(task)
+            self._settle(self._with_progress(observed) + self._missing(asked, observed))
+
+    def _settle(self, observed: list[ObservedTask]) -> None:
+        """Keep the observations (each unless older than the one kept) and report the ones that changed."""
+        changed = []
+        with self._lock:
+            for task in observed:
+                if task.arn not in self._watched:
+                    continue
+                before = self._observed.get(task.arn)
+                if not supersedes(before, task):
+                    continue  # older than what an event (or a sweep) already showed
+                self._observed[task.arn] = task  # always: it carries when ECS last described it
+                if before != task:
+                    changed.append(task)
+        if self._on_change:
+            for task in changed:
+                self._on_change(task)
+
+    def apply_events(self, details: list[dict[str, Any]]) -> int:
+        """Apply ECS Task State Change events (their ``detail``, in any order, duplicates included); how many
+        changed what is known. Events of tasks not watched (not ours, or not yet registered) are dropped: the
+        sweep, or RunTask's own answer, has them."""
+        seen = now_rfc3339()
+        newest: dict[str, ObservedTask] = {}
+        just_exited: set[str] = set()
+        with self._lock:
+            for detail in details:
+                arn = detail.get("taskArn")
+                if arn not in self._watched:
+                    continue
+                known = self._observed.get(arn)
+                task = observe(detail, newest.get(arn, known), seen)
+                if task is None:
+                    continue
+                newest[arn] = task
+                before = known.exit_code(contract.ODM) if known else None
+                if before is None and task.exit_code(contract.ODM) is not None:
+                    just_exited.add(arn)
+        if not newest:
+            return 0
+        self._settle(self._with_progress(list(newest.values()), readable_only=just_exited))
+        return len(newest)

@@ -36,6 +36,7 @@ RENAMED_ACTIONS = {
     "s3:HeadObject": "s3:GetObject",
     "s3:HeadBucket": "s3:ListBucket",
     "ssm:GetParametersByPath": "ssm:GetParametersByPath",
+    "sqs:DeleteMessageBatch": "sqs:DeleteMessage",  # SQS authorizes a batch action as its single action
 }
 
 # Actions IAM checks besides the operation's own, when the operator calls that operation the way it does.
@@ -53,6 +54,10 @@ IMPLIED_ACTIONS: dict[str, tuple[tuple[str, str], ...]] = {
         ("iam:PassRole", "the task runs with the task definition's roles"),
     ),
     "ecs:CreateCapacityProvider": (("ecs:TagResource", "created with tags"),),
+    "events:PutRule": (("events:TagResource", "PutRule with Tags is authorized as events:TagResource too"),),
+    "sqs:CreateQueue": (
+        ("sqs:TagQueue", "CreateQueue with tags needs sqs:TagQueue as well (SQS Developer Guide)"),
+    ),
     "logs:CreateLogGroup": (("logs:TagResource", "created with tags"),),
     "ec2:CreateLaunchTemplate": (("ec2:CreateTags", "TagSpecifications on the launch template"),),
     "autoscaling:CreateAutoScalingGroup": (

@@ -37,6 +37,8 @@ class Clients:
     s3: Any
     ec2: Any
     autoscaling: Any
+    events: Any = None  # EventBridge and SQS: the queue of ECS task state changes (tracking: events)
+    sqs: Any = None
 
 
 def make_clients(region: str) -> Clients:
@@ -60,6 +62,8 @@ def make_clients(region: str) -> Clients:
         s3=client("s3"),
         ec2=client("ec2"),
         autoscaling=client("autoscaling"),
+        events=client("events"),
+        sqs=client("sqs"),
     )
     loader.forget_full_models()
     return clients

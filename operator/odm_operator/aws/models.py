@@ -63,6 +63,10 @@ OPERATIONS: dict[str, frozenset[str]] = {
             "UpdateAutoScalingGroup",
         }
     ),
+    "events": frozenset({"PutRule", "PutTargets"}),
+    "sqs": frozenset(
+        {"CreateQueue", "DeleteMessageBatch", "GetQueueAttributes", "ReceiveMessage", "SetQueueAttributes"}
+    ),
 }
 
 

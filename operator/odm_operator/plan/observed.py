@@ -42,6 +42,9 @@ class ObservedTask:
     odm_hint: str | None = None  # why ODM failed, when its log says it (plan/progress.py), e.g. "disk-full"
     # When ECS last described the task (RFC 3339); a stale observation must not count as time spent waiting.
     observed_at: str | None = field(default=None, compare=False)  # not a change of the task itself
+    # ECS's ``version`` of the task: it rises with every change, so of two observations the higher is the later
+    # (plan/task_events.py). Not a change of its own: what changed is in the other fields.
+    version: int | None = field(default=None, compare=False)
 
     @property
     def stopped(self) -> bool:
@@ -115,4 +118,5 @@ def from_describe(task: dict[str, Any], observed_at: str | None = None) -> Obser
         containers=containers,
         tags=tags,
         observed_at=observed_at,
+        version=task["version"] if isinstance(task.get("version"), int) else None,
     )
