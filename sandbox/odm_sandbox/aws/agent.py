@@ -92,6 +92,8 @@ class SimulatedEcsAgent:
         self._stop = threading.Event()
         # ODM failures queued per job ("<namespace>/<name>") by the control API; each is used by one ODM run.
         self.odm_failures: dict[str, list[odm_run.Failure]] = {}
+        # Called with the task whenever its version rises: the ECS Task State Change event (task_events.py).
+        self.on_version: Callable[[Any], None] | None = None
         self._thread: threading.Thread | None = None
 
     # Thread.
@@ -283,6 +285,8 @@ class SimulatedEcsAgent:
         if status is not None:
             run.task.last_status = status
         run.task.version = (run.task.version or 0) + 1
+        if self.on_version is not None:
+            self.on_version(run.task)
 
     def _placed(self, run: TaskRun, at: float) -> None:
         attributes = run.instance.container_instance.attributes if run.instance else {}

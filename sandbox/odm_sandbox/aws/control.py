@@ -8,6 +8,9 @@ GET  /faults, POST /faults {"rules": [{"operation": "ecs:RunTask", "code": ..., 
                             "seed": 1} -> replace the fault rules
 POST /odm-failures {"namespace": ns, "name": job, "exitCode": 139 | "disk-full", "stage": "opensfm"}
                  -> the job's next ODM run fails that way (exit codes as ODM's stages/odm_app.py reports them)
+GET  /event-faults, POST /event-faults {"drop": 0.2, "duplicate": 0.2, "reorder": 0.2, "seed": 1}
+                 -> ECS Task State Change events are lost, delivered twice or out of order with these
+                    probabilities (task_events.py); GET shows them with the counts of what was done
 POST /reset      -> fresh AWS state (moto reset, counters, agent, seeded data)
 """
 
@@ -19,6 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 from .faults import FaultRule
+from .task_events import EventFaults
 
 if TYPE_CHECKING:
     from .sandbox import AwsSandbox
@@ -72,6 +76,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(200, self.sandbox.agent_status())
         elif self.path == "/faults":
             self._reply(200, {"rules": self.sandbox.faults.rules()})
+        elif self.path == "/event-faults":
+            self._reply(200, self.sandbox.event_status())
         else:
             self._reply(404, {"error": f"no such endpoint: GET {self.path}"})
 
@@ -84,6 +90,12 @@ class _Handler(BaseHTTPRequestHandler):
                 rules = [FaultRule.from_dict(rule) for rule in body.get("rules", [])]
                 self.sandbox.faults.set_rules(rules, body.get("seed"))
                 self._reply(200, {"rules": self.sandbox.faults.rules()})
+            elif self.path == "/event-faults":
+                seed = body.get("seed")
+                if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+                    raise ValueError("seed must be an integer")
+                self.sandbox.task_events.set_faults(EventFaults.from_dict(body), seed)
+                self._reply(200, self.sandbox.event_status())
             elif self.path == "/odm-failures":
                 self._odm_failure(body)
             elif self.path == "/reset":

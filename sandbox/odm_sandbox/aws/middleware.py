@@ -16,7 +16,7 @@ from typing import Any
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ecs.models import ecs_backends
 
-from . import autoscaling_fix, ecs_responses
+from . import autoscaling_fix, ecs_responses, sqs_long_poll
 from .counters import CallCounters
 from .ecs_backend import EcsBackendPatches
 from .errors import error_response
@@ -53,8 +53,10 @@ class SandboxMiddleware:
         run_task_tokens: RunTaskTokens,
         on_reset: Callable[[], None] | None = None,
         default_region: str = "us-east-1",
+        sqs_wakeup: threading.Condition | None = None,
     ) -> None:
         self.app = app
+        self.sqs_wakeup = sqs_wakeup or threading.Condition()  # notified when events reach SQS
         self.default_region = default_region
         self.lock = lock
         self.counters = counters
@@ -95,6 +97,12 @@ class SandboxMiddleware:
                     body, region, lambda: self._call(environ)
                 )
             return self._answer(start_response, status, headers, body)
+        if op.key == sqs_long_poll.OPERATION:  # a long poll must not hold the lock (sqs_long_poll.py)
+            region = op.region or self.default_region
+            answer = sqs_long_poll.receive(
+                environ, self._call, self.lock, self.sqs_wakeup, DEFAULT_ACCOUNT_ID, region
+            )
+            return self._answer(start_response, *answer)
         if op.service != "ecs":
             return self._forward(environ, start_response)
         return self._ecs(op.name, op.region or self.default_region, environ, start_response)

@@ -17,7 +17,7 @@ from typing import Any
 from moto.moto_api import state_manager
 from moto.moto_api._internal.models import moto_api_backend
 
-from . import datasets, logs_filter
+from . import datasets, event_delivery, logs_filter
 from .agent import SimulatedEcsAgent
 from .clock import SimClock
 from .control import ControlServer
@@ -27,6 +27,7 @@ from .faults import FaultInjector
 from .idempotency import RunTaskTokens
 from .middleware import SandboxMiddleware
 from .server import WsgiServerThread, moto_app
+from .task_events import TaskEventPublisher
 from .throttle import EcsThrottle
 from .timings import Timings
 
@@ -61,6 +62,8 @@ class AwsSandbox:
         self.throttle = EcsThrottle(enabled=quotas)
         self.faults = FaultInjector(seed)
         self.agent = SimulatedEcsAgent(self.clock, self.lock, timings, tick_s)
+        self.task_events = TaskEventPublisher(self.clock, self.lock, seed)  # ECS's EventBridge events
+        self.agent.on_version = self.task_events.emit
         self.run_task_tokens = RunTaskTokens(self.clock.now)
         self._host, self._port, self._control_port = host, port, control_port
         self._server: WsgiServerThread | None = None
@@ -73,6 +76,7 @@ class AwsSandbox:
         if self._server is not None:
             return self
         logs_filter.install()  # CloudWatch's ?term OR patterns (the tracker reads stage and failure lines)
+        event_delivery.install()  # EventBridge sends to a queue only if its policy lets the rule
         self._previous_transition = state_manager._transitions.get(TASK_MODEL)
         state_manager.set_transition(TASK_MODEL, MANUAL_TRANSITION)
         middleware = SandboxMiddleware(
@@ -85,6 +89,7 @@ class AwsSandbox:
             run_task_tokens=self.run_task_tokens,
             on_reset=self.reset,
             default_region=self.region,
+            sqs_wakeup=self.task_events.delivered,
         )
         self._server = WsgiServerThread(middleware, self._host, self._port)
         self._server.start()
@@ -92,6 +97,7 @@ class AwsSandbox:
             with self.lock:
                 datasets.seed(self.region)
         self.agent.start()
+        self.task_events.start()
         self._control = ControlServer(self, self._host, self._control_port)
         self._control.start()
         return self
@@ -101,6 +107,7 @@ class AwsSandbox:
             self._control.stop()
             self._control = None
         self.agent.stop()
+        self.task_events.stop()
         if self._server is not None:
             self._server.stop()
             self._server = None
@@ -124,6 +131,7 @@ class AwsSandbox:
             self.throttle.reset()
             self.faults.clear()
             self.agent.reset()
+            self.task_events.reset()
             self.run_task_tokens.clear()
             if self.seed_data:
                 datasets.seed(self.region)
@@ -176,6 +184,10 @@ class AwsSandbox:
 
         with self.lock:
             self.agent.odm_failures.setdefault(f"{namespace}/{name}", []).append(Failure(exit_code, stage))
+
+    def event_status(self) -> dict[str, Any]:
+        with self.lock:
+            return {**self.task_events.status(), "refusedDeliveries": list(event_delivery.refused)}
 
     def agent_status(self) -> dict[str, Any]:
         with self.lock:
