@@ -42,6 +42,7 @@ from typing import Any
 
 import kubernetes
 
+import event_figures
 from odm_sandbox.aws.instance_types import resources_of
 from odm_sandbox.aws.timings import Timings
 from odm_sandbox.stack import SANDBOX_POLL_SECONDS, Stack
@@ -84,7 +85,14 @@ READY_TIMEOUT = 60.0
 
 
 class JobTrace:
-    __slots__ = ("changes", "status_changes", "phase_times", "throttled_status", "throttled_annotations")
+    __slots__ = (
+        "changes",
+        "status_changes",
+        "phase_times",
+        "throttled_status",
+        "throttled_annotations",
+        "aws_status_times",
+    )
 
     def __init__(self) -> None:
         self.changes = 0  # (phase, progress.percent, progress.stage) differs from the stored version before
@@ -92,6 +100,8 @@ class JobTrace:
         self.phase_times: dict[str, float] = {}  # first time each phase was stored (monotonic)
         self.throttled_status: str | None = None  # a status that mentioned throttling
         self.throttled_annotations: str | None = None  # kopf's handler-progress annotations mentioning it
+        # (taskArn, status.aws.lastStatus) -> when the status first showed it (time.time(), for event latency)
+        self.aws_status_times: dict[tuple[str, str], float] = {}
 
 
 class Follower:
@@ -122,6 +132,9 @@ class Follower:
                 trace.status_changes += 1
                 if trace.throttled_status is None and "throttl" in json.dumps(status).lower():
                     trace.throttled_status = json.dumps(status)[:2000]
+            aws = status.get("aws") or {}
+            if aws.get("taskArn") and aws.get("lastStatus"):
+                trace.aws_status_times.setdefault((aws["taskArn"], aws["lastStatus"]), time.time())
             phase = status.get("phase")
             if phase and phase not in trace.phase_times:
                 trace.phase_times[phase] = now
@@ -340,6 +353,11 @@ def run_once(stack: Stack, kind: str, args: argparse.Namespace, api: Any, state:
     try:
         _wait_ready(proc, log_path, READY_MARKERS[kind])
         before = process_stats(proc.pid)
+        events_mode = kind == "ours" and _setting(args, "tracking") == "events"
+        if events_mode:  # the agent notes when it publishes each state change (event_figures.latency)
+            with stack.aws.lock:
+                stack.aws.task_events.published_at.clear()
+                stack.aws.task_events.record_times = True
 
         t0 = time.monotonic()
         with ThreadPoolExecutor(args.apply_threads) as pool:
@@ -386,6 +404,17 @@ def run_once(stack: Stack, kind: str, args: argparse.Namespace, api: Any, state:
         run_task_times = [t - t0 for t in stack.aws.counters.times("ecs:RunTask", "accepted") if t >= t0]
         describe_times = [t for t in stack.aws.counters.times("ecs:DescribeTasks") if t >= t0]
         scraped = _scrape_metrics(stack.metrics_port) if kind == "ours" and proc.poll() is None else None
+        ecs_read_times = sorted(
+            t
+            for op in counters["calls"]
+            if op.startswith("ecs:") and is_read(op)
+            for t in stack.aws.counters.times(op)
+            if t >= t0
+        )
+        if events_mode:
+            with stack.aws.lock:
+                published = dict(stack.aws.task_events.published_at)
+                stack.aws.task_events.record_times = False
     finally:  # never leave an operator running behind
         _stop(proc)
         stack.kube.call(lambda: stack.kube.store.listeners.remove(follower))
@@ -446,7 +475,24 @@ def run_once(stack: Stack, kind: str, args: argparse.Namespace, api: Any, state:
         "run_tasks_accepted_per_second": _per_second(run_task_times),
         "operator_metrics": scraped,
     }
+    if events_mode:
+        written = {key: at for tr in traces.values() for key, at in tr.aws_status_times.items()}
+        sweep = float(_setting(args, "events_sweep_seconds") or 300.0)
+        result["events"] = {
+            "steady_state_ecs_reads": event_figures.steady_reads(samples, ecs_read_times, sweep, args.jobs),
+            "state_change_to_status_write": event_figures.latency(published, written),
+            "sandbox": stack.aws.event_status()["counts"],
+        }
     return result
+
+
+def _setting(args: argparse.Namespace, name: str) -> str | None:
+    """The value given with --set for the operator setting ``name`` (either spelling), else None."""
+    for item in args.set:
+        key, _, value = item.partition("=")
+        if key.replace("-", "_").lower() == name:
+            return value
+    return None
 
 
 def _r(value: float | None, digits: int = 2) -> float | None:
@@ -895,6 +941,15 @@ def main(argv: list[str] | None = None) -> int:
     text = json.dumps(report, indent=1)
     print(text)
     print(table(report), file=sys.stderr)
+    events = report["ours"].get("events")
+    if events:
+        reads, delay = events["steady_state_ecs_reads"], events["state_change_to_status_write"]
+        print(
+            f"tracking: events: steady-state ECS reads {reads.get('calls')} in {reads.get('seconds')} s "
+            f"(bound {reads.get('bound_calls')}); state change -> status write p50 {delay['p50_s']} s, "
+            f"p99 {delay['p99_s']} s over {delay['changes']} changes",
+            file=sys.stderr,
+        )
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text + "\n")

@@ -66,8 +66,9 @@ class TaskEventPublisher:
         self._rng = random.Random(seed)
         self._held: dict[str, list[tuple[float, dict[str, Any]]]] = {}  # task ARN -> (release at, entry)
         self.counts = {"published": 0, "delivered": 0, "dropped": 0, "duplicated": 0, "reordered": 0}
-        # Real time (time.time()) each (task ARN, version) was first published: benchmarks measure from it.
-        self.published_at: dict[tuple[str, int], float] = {}
+        # Real time (time.time()) each (task ARN, lastStatus) was first published, when ``record_times``:
+        # benchmarks measure the time from a state change to the job's status write from it.
+        self.published_at: dict[tuple[str, str], float] = {}
         self.record_times = False
         self.delivered = threading.Condition()  # notified after every delivery (SQS long polls wait on it)
         self._stop = threading.Event()
@@ -116,7 +117,7 @@ class TaskEventPublisher:
         entry = self._entry(task)
         self.counts["published"] += 1
         if self.record_times:
-            self.published_at.setdefault((task.task_arn, int(task.version or 0)), time.time())
+            self.published_at.setdefault((task.task_arn, str(task.last_status)), time.time())
         held = self._held.pop(task.task_arn, [])
         draw = self._rng.random()
         if draw < self.faults.drop:
