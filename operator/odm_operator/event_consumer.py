@@ -1,10 +1,10 @@
 """The event consumer (tracking: events): ECS Task State Change events from an SQS queue into the tracker.
 
-One thread long-polls the queue (10 messages, 20 s), decodes each message (plan/task_events.py), hands the batch to
-the tracker, which applies each change once and in order, and then deletes the batch (DeleteMessageBatch). A batch
-the tracker failed on is not deleted: SQS shows it again after its visibility timeout. A message that is no ECS
-event is deleted and logged, so it cannot come back forever. The calls do not grow with the number of jobs: one
-ReceiveMessage per ten events (or per 20 s when nothing happens) and one DeleteMessageBatch per batch.
+Four threads long-poll the queue (10 messages, 20 s each), decode each message (plan/task_events.py), hand the
+batch to the tracker, which applies each change once and in order, and then delete the batch (DeleteMessageBatch).
+A batch the tracker failed on is not deleted: SQS shows it again after its visibility timeout. A message that is
+no ECS event is deleted and logged, so it cannot come back forever. The calls do not grow with the number of jobs:
+one ReceiveMessage per ten events (or per 20 s when nothing happens) and one DeleteMessageBatch per batch.
 
 The queue and the rule are set up here, before the first receive, unless the admin gave a queue
 (``eventsQueueUrl``): then the operator creates nothing. The rule's pattern names the clusters the operator's tasks
@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 # times a minute, not hundreds.
 RETRY_FIRST_SECONDS = 1.0
 RETRY_MAX_SECONDS = 60.0
+# Receivers polling the queue at once: one receive, apply and delete costs a few AWS round trips, so one receiver
+# keeps up with ~10 events per round trip; a burst of thousands of tasks starting needs several (SQS serves
+# concurrent receivers distinct messages, and the tracker takes events in any order).
+RECEIVERS = 4
 # The stream counts as alive this long after the last successful receive (a long poll lasts LONG_POLL_SECONDS).
 ALIVE_SECONDS = 2 * LONG_POLL_SECONDS + 10
 
@@ -46,6 +50,7 @@ class EventConsumer:
         rule_name: str,
         clusters: list[str],
         clock: Callable[[], float] = time.monotonic,
+        receivers: int = RECEIVERS,
     ):
         self._gateway = gateway
         self._apply = apply
@@ -58,19 +63,23 @@ class EventConsumer:
         self._clock = clock
         self._last_receive: float | None = None
         self._lock = threading.Lock()
+        self._ensure_lock = threading.Lock()  # one receiver sets up the queue and the rule, the others wait
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._receivers = receivers
+        self._threads: list[threading.Thread] = []
         self.applied = 0  # events that changed what the tracker knew
         self.received = 0
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="odm-events", daemon=True)
-        self._thread.start()
+        for number in range(self._receivers):
+            thread = threading.Thread(target=self._run, name=f"odm-events-{number}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=1)  # it may be inside a 20 s long poll; it is a daemon
+        for thread in self._threads:
+            thread.join(timeout=1)  # it may be inside a 20 s long poll; it is a daemon
 
     def add_cluster(self, cluster: str) -> None:
         """A task runs in ``cluster``: its events must reach the queue (the rule is widened before the next
@@ -105,7 +114,8 @@ class EventConsumer:
         self._last_receive = self._clock()
         if not messages:
             return
-        self.received += len(messages)
+        with self._lock:
+            self.received += len(messages)
         details = []
         for message in messages:
             try:
@@ -116,7 +126,9 @@ class EventConsumer:
                     message.get("MessageId"),
                     exc,
                 )
-        self.applied += self._apply(details)  # raises: nothing is deleted, SQS shows the batch again
+        applied = self._apply(details)  # raises: nothing is deleted, SQS shows the batch again
+        with self._lock:
+            self.applied += applied
         failed = self._gateway.delete(url, messages)
         if failed:
             log.warning("Deleting ECS task events failed for %d of %d messages", len(failed), len(messages))
@@ -124,6 +136,10 @@ class EventConsumer:
     def _ensure(self) -> str:
         if self._given_url is not None:
             return self._given_url
+        with self._ensure_lock:
+            return self._ensure_locked()
+
+    def _ensure_locked(self) -> str:
         if self._queue is None:
             self._queue = self._gateway.ensure_queue(self._queue_name)
             log.info("Ensured the ECS task event queue url=%s", self._queue[0])
