@@ -17,7 +17,7 @@ from typing import Any
 from moto.moto_api import state_manager
 from moto.moto_api._internal.models import moto_api_backend
 
-from . import datasets, event_delivery, logs_filter
+from . import datasets, event_delivery, logs_filter, sqs_long_poll
 from .agent import SimulatedEcsAgent
 from .clock import SimClock
 from .control import ControlServer
@@ -77,6 +77,7 @@ class AwsSandbox:
             return self
         logs_filter.install()  # CloudWatch's ?term OR patterns (the tracker reads stage and failure lines)
         event_delivery.install()  # EventBridge sends to a queue only if its policy lets the rule
+        sqs_long_poll.install()  # receives that do not count the whole queue per message
         self._previous_transition = state_manager._transitions.get(TASK_MODEL)
         state_manager.set_transition(TASK_MODEL, MANUAL_TRANSITION)
         middleware = SandboxMiddleware(

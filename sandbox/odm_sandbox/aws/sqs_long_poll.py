@@ -93,3 +93,18 @@ def _queue_default_wait(url: Any, account: str, region: str, lock: threading.RLo
             return float(getattr(queue, "receive_message_wait_time_seconds", 0) or 0)
     except Exception:
         return 0.0
+
+
+def install() -> None:
+    """moto checks each received message's retention through ``get_queue_attributes``, which computes every
+    attribute of the queue, counting all its messages, three times per message: a receive from a queue holding a
+    thousand events took half a second, under the lock. Same rule (a message older than the queue's
+    MessageRetentionPeriod is not delivered), read from the queue itself."""
+    from moto.core.utils import unix_time
+    from moto.sqs.models import SQSBackend
+
+    def valid(backend: Any, queue_name: str, message: Any) -> bool:
+        period = float(backend.get_queue(queue_name).message_retention_period)
+        return period + message.sent_timestamp / 1000 > unix_time()
+
+    SQSBackend.is_message_valid_based_on_retention_period = valid  # type: ignore[method-assign]
