@@ -157,7 +157,9 @@ POLICIES = {
 }
 
 
-@pytest.fixture(scope="session")
+# Package scope: the AWS emulator is one per process (moto keeps its state in globals), so this package's
+# stack stops before the next package's starts.
+@pytest.fixture(scope="package")
 def stack(tmp_path_factory: pytest.TempPathFactory):
     state = tmp_path_factory.mktemp("sandbox")
     settings = {"ODM_OPERATOR_NAMESPACE_POLICIES": json.dumps(POLICIES)}

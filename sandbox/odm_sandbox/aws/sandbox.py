@@ -38,6 +38,10 @@ MANUAL_TRANSITION = {"progression": "manual", "times": 2**62}
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
 
+# The sandboxes running in this process (see start).
+_LIVE: set[int] = set()
+
+
 class AwsSandbox:
     def __init__(
         self,
@@ -72,6 +76,12 @@ class AwsSandbox:
     def start(self) -> AwsSandbox:
         if self._server is not None:
             return self
+        # moto keeps every backend in module globals, so sandboxes in one process are one account. The first to
+        # start gets a fresh one (not what a previous, stopped sandbox left: its launch templates, clusters and
+        # tasks); test fixtures that each need a stack are scoped so that they do not overlap.
+        if not _LIVE:
+            moto_api_backend.reset()
+        _LIVE.add(id(self))
         logs_filter.install()  # CloudWatch's ?term OR patterns (the tracker reads stage and failure lines)
         self._previous_transition = state_manager._transitions.get(TASK_MODEL)
         state_manager.set_transition(TASK_MODEL, MANUAL_TRANSITION)
@@ -97,6 +107,7 @@ class AwsSandbox:
         return self
 
     def stop(self) -> None:
+        _LIVE.discard(id(self))
         if self._control is not None:
             self._control.stop()
             self._control = None
