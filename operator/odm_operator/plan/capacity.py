@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import contract
 from ..api.types import ODMJobSpec
+from ..api.validation import EC2_BASE_DISK_GIB
 from ..settings import Settings
 
 if TYPE_CHECKING:
@@ -31,7 +32,11 @@ MAX_SCALING_STEP = 10
 
 
 def ami_parameter(arch: str, gpu: bool) -> str:
-    return AMI_PARAMETERS[(arch, gpu)]
+    """The SSM parameter of the ECS-optimized AMI; admission refuses GPU on arm64 (there is no such AMI)."""
+    try:
+        return AMI_PARAMETERS[(arch, gpu)]
+    except KeyError:
+        raise ValueError(f"ECS publishes no {'GPU ' if gpu else ''}AMI for {arch}") from None
 
 
 def user_data(cluster: str, gpu: bool) -> str:
@@ -49,7 +54,7 @@ def user_data(cluster: str, gpu: bool) -> str:
 
 
 def managed_capacity(spec: ODMJobSpec, settings: Settings, size: TaskSize, cluster: str) -> DesiredCapacity:
-    from .desired import EC2_BASE_DISK_GIB, DesiredCapacity, content_hash, fitting_types, resource_tags
+    from .desired import DesiredCapacity, content_hash, fitting_types, resource_tags
 
     types = fitting_types(spec, size, settings.allowed_instance_families)
     gpu = size.gpus > 0

@@ -21,12 +21,13 @@ from ..settings import Settings
 from . import instances
 from .sizing import Sizing, size_for
 
-# ECS caps the JSON of RunTask overrides at 8192 characters.
+# ECS caps the JSON of RunTask overrides at 8192 characters (botocore ECS model, RunTask.overrides: "A total of
+# 8192 characters are allowed for overrides").
 MAX_OVERRIDES_CHARS = 8192
 # Soft memory for the two staging containers; the odm container gets the rest of the task's memory.
 STAGE_MEMORY_MIB = 256
-# EC2 root volume: the AL2023 ECS AMI ships 30 GiB holding the OS and Docker's data; the job's disk comes on top.
-EC2_BASE_DISK_GIB = 30
+# EC2 root volume: the AL2023 ECS AMI ships 30 GiB holding the OS and Docker's data; the job's disk comes on top
+# (EC2_BASE_DISK_GIB, defined with the disk bound it implies in api/validation.py).
 # Default disk when a job gives resources but no disk: four times memory, ODM's usual intermediate footprint.
 DISK_PER_MEMORY = 4
 FAMILY_PREFIX = "odm-"
