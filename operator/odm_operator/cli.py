@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from . import API_GROUP, KIND, __version__
+from .check_cli import add_command as add_check_command
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
@@ -58,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_render)
 
+    add_check_command(sub)
     _add_runtime_commands(sub)
     return parser
 

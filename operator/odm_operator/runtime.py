@@ -44,6 +44,7 @@ from .plan.desired import (
 from .plan.observed import from_describe
 from .plan.outputs import outputs_from
 from .plan.policy import Peer, check_policy, quota_wait
+from .plan.settings_check import check_settings, problems_for
 from .plan.sizing import SizingError, escalated
 from .plan.status import (
     FINISHED,
@@ -99,6 +100,8 @@ class Runtime:
         )
         self.kube = kube
         self.events = events
+        # Checked once: settings change only with a restart. Jobs that need a broken one fail InvalidConfiguration.
+        self.setting_problems = check_settings(settings)
         self.dispatch = Dispatcher(self._reconcile_known)
         self.tracker = Tracker(
             self._describe,
@@ -127,6 +130,8 @@ class Runtime:
         self._finalized: dict[str, None] = {}
 
     def start(self) -> None:
+        for problem in self.setting_problems:
+            log.warning("Found a settings problem scope=%s: %s", problem.scope, problem)
         self.dispatch.start()
         self.tracker.start()
         if self.settings.manage_capacity:
@@ -289,6 +294,9 @@ class Runtime:
             errors=tuple(str(e) for e in errors),
             policy_errors=tuple(str(e) for e in policy),
             quota_wait=quota,
+            config_errors=tuple(str(p) for p in problems_for(spec, self.settings, self.setting_problems))
+            if spec is not None
+            else (),
             creation=meta.get("creationTimestamp"),
         )
         aws_status = status.get("aws") or {}

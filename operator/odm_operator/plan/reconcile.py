@@ -48,6 +48,7 @@ class JobView:
     errors: tuple[str, ...] = ()  # admission errors, "path: message"
     policy_errors: tuple[str, ...] = ()  # what the admin's settings forbid, "path: message"
     quota_wait: str | None = None  # why the namespace's concurrency quota holds this job back, if it does
+    config_errors: tuple[str, ...] = ()  # operator settings this job needs that are missing or malformed
     creation: str | None = None
 
 
@@ -120,6 +121,9 @@ def decide(job: JobView, observed: ObservedTask | None, now: datetime, timing: T
     if job.policy_errors:
         message = "not allowed by the operator's policy: " + "; ".join(job.policy_errors)
         return Decision(phase("Failed", "PolicyViolation", message))
+    if job.config_errors and not (status.get("attempts") or []):
+        message = "the operator's settings cannot run this job: " + "; ".join(job.config_errors)
+        return Decision(phase("Failed", "InvalidConfiguration", message))
     spec = job.spec
     attempts: list[dict[str, Any]] = status.setdefault("attempts", [])
     latest = attempts[-1] if attempts else None
