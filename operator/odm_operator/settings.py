@@ -81,6 +81,14 @@ class Settings(BaseSettings):
     stage_image: str = Field(
         DEFAULT_STAGE_IMAGE, description="Image of the stage-in and stage-out containers."
     )
+    image_mirror: str | None = Field(
+        None,
+        description="Registry prefix that Docker Hub images are pulled through instead of Docker Hub itself (whose "
+        "anonymous pulls are rate-limited per IP), e.g. an ECR pull-through cache: "
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com/docker-hub. The execution role then needs ECR pull "
+        "permissions (manifests/aws/execution-role-policy.json).",
+        pattern=r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)*$",
+    )
     log_group: str = Field("/odm-operator/jobs", description="CloudWatch Logs group for the job containers.")
     log_stream_prefix: str = Field(
         "odm", description="awslogs stream prefix: streams are prefix/container/task-id."

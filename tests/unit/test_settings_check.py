@@ -150,3 +150,29 @@ def test_a_job_needing_a_broken_setting_fails_at_once_without_an_attempt():
     assert (decision.status["phase"], decision.status["reason"]) == ("Failed", "InvalidConfiguration")
     assert "setting subnets" in decision.status["message"]
     assert decision.actions == [], "no Start: zero RunTask"
+
+
+MIRROR = "123456789012.dkr.ecr.us-east-1.amazonaws.com/docker-hub"
+
+
+@pytest.mark.parametrize(
+    ("image", "expected"),
+    [
+        pytest.param(
+            "opendronemap/odm:3.6.0", f"{MIRROR}/opendronemap/odm:3.6.0", id="Docker Hub user image"
+        ),
+        pytest.param("ubuntu:24.04", f"{MIRROR}/library/ubuntu:24.04", id="official image under library/"),
+        pytest.param(
+            "docker.io/opendronemap/odm:gpu", f"{MIRROR}/opendronemap/odm:gpu", id="docker.io spelled"
+        ),
+        pytest.param(
+            "public.ecr.aws/aws-cli/aws-cli:2", "public.ecr.aws/aws-cli/aws-cli:2", id="ECR Public kept"
+        ),
+        pytest.param("ghcr.io/me/odm:1", "ghcr.io/me/odm:1", id="another registry kept"),
+    ],
+)
+def test_the_image_mirror_takes_docker_hub_images_only(image, expected):
+    from odm_operator.plan.desired import mirrored
+
+    assert mirrored(image, MIRROR) == expected
+    assert mirrored(image, None) == image

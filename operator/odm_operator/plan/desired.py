@@ -113,9 +113,22 @@ def _default_disk(memory_mib: int, fargate: bool) -> int:
 
 
 def odm_image(spec: ODMJobSpec, settings: Settings, size: TaskSize) -> str:
-    if spec.odm.image:
-        return spec.odm.image
-    return settings.odm_gpu_image if size.gpus else settings.odm_image
+    image = spec.odm.image or (settings.odm_gpu_image if size.gpus else settings.odm_image)
+    return mirrored(image, settings.image_mirror)
+
+
+def mirrored(image: str, mirror: str | None) -> str:
+    """A Docker Hub image through ``mirror`` (an ECR pull-through cache keeps Docker Hub's paths, official images
+    under library/); images of any other registry are left alone."""
+    if not mirror:
+        return image
+    first, _, rest = image.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        if first not in ("docker.io", "registry-1.docker.io", "index.docker.io"):
+            return image  # another registry (ECR, ECR Public, ghcr.io...)
+        image = rest
+    path = image if "/" in image else f"library/{image}"
+    return f"{mirror.rstrip('/')}/{path}"
 
 
 def task_definition(spec: ODMJobSpec, settings: Settings, size: TaskSize) -> dict[str, Any]:

@@ -22,7 +22,15 @@ from .status import FINISHED, STARTING_STATES, now_rfc3339, parse_time, with_pha
 
 # Attempt reasons that count against backoffLimit (a retry of the same work on new capacity).
 RETRYABLE_REASONS = frozenset(
-    {"SpotInterruption", "TerminationNotice", "InfrastructureHealth", "CapacityUnavailable", "TaskMissing"}
+    {
+        "SpotInterruption",
+        "TerminationNotice",
+        "InfrastructureHealth",
+        "CapacityUnavailable",
+        "TaskMissing",
+        "HostTerminated",
+        "ImagePullThrottled",
+    }
 )
 
 
@@ -280,7 +288,7 @@ def _track(
             with_phase(status, "Running", "Running", message, stamp, job.generation),
             requeue_after=deadline_in,
         )
-    outcome = classify(observed, spec.input.s3_uri, spec.output.s3_uri)
+    outcome = classify(observed, spec.input.s3_uri, spec.output.s3_uri, spec.capacity.spot)
     _finish_attempt(active, stamp, outcome.reason, observed, outcome)
     forget: list[Action] = [Forget(observed.arn)]
     if outcome.kind == "succeeded":
