@@ -19,7 +19,7 @@ from typing import Any
 from . import API_GROUP, contract, metrics
 from .api.quantity import format_mib, to_mib
 from .api.validation import parse_s3_uri, parse_spec
-from .aws.capacity import MANAGED_PREFIX, CapacityGateway
+from .aws.capacity import MANAGED_PREFIX, QUOTA_FULL, CapacityGateway
 from .aws.clients import Clients
 from .aws.ecs import EcsGateway
 from .aws.errors import AwsCallError, classify_run_failure, provider_not_associated
@@ -425,6 +425,12 @@ class Runtime:
         try:
             task, failures = self._launch(body, spec, size, cap, ref, attempt)
         except AwsCallError as exc:
+            if exc.code == QUOTA_FULL:
+                return self._write(
+                    body,
+                    written,
+                    plan.waiting_for_capacity(written, attempt, exc.message, now, job.generation),
+                )
             if exc.kind == "transient":
                 raise TransientError(exc.message) from exc
             reason = (

@@ -83,6 +83,13 @@ class EcsGateway:
         with self._cluster_lock:
             self._clusters = {k for k in self._clusters if not k.startswith(f"{name}|")}
 
+    def cluster_providers(self, cluster: str) -> list[str] | None:
+        """The providers attached to the cluster, or None when it does not exist yet."""
+        with aws_call("DescribeClusters"):
+            found = self.client.describe_clusters(clusters=[cluster]).get("clusters", [])
+        active = next((c for c in found if c.get("status") == "ACTIVE"), None)
+        return None if active is None else list(active.get("capacityProviders", []))
+
     def attach_provider(self, cluster: str, provider: str) -> None:
         """Attach ``provider`` keeping every provider already on the cluster (read-modify-write, serialized)."""
         with self._cluster_lock:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import contract
 from ..api.types import ODMJobSpec
-from ..api.validation import EC2_BASE_DISK_GIB
+from ..api.validation import EC2_BASE_DISK_GIB, MAX_DISK_GIB
 from ..settings import Settings
 
 if TYPE_CHECKING:
@@ -29,6 +29,13 @@ TARGET_CAPACITY = 100
 INSTANCE_WARMUP_SECONDS = 300
 # How many instances managed scaling may add at once: a burst of jobs should not wait on one-at-a-time steps.
 MAX_SCALING_STEP = 10
+# One ODM task per managed instance (RunTask placementConstraints, ECS cluster query language): ODM uses every CPU
+# of its host (--max-concurrency defaults to the CPU count), and each task's disk lives on the instance's root
+# volume, so two tasks binpacked onto one instance would share a volume sized for one (ENOSPC).
+ONE_TASK_PER_INSTANCE = [{"type": "memberOf", "expression": "runningTasksCount == 0"}]
+# Jobs share a provider when their disks round up to the same power of two (at least this many GiB): the root
+# volume has room for the largest disk of its band, and the number of providers stays small (20 per cluster).
+MIN_DISK_BAND_GIB = 32
 
 
 def ami_parameter(arch: str, gpu: bool) -> str:
@@ -39,12 +46,23 @@ def ami_parameter(arch: str, gpu: bool) -> str:
         raise ValueError(f"ECS publishes no {'GPU ' if gpu else ''}AMI for {arch}") from None
 
 
+def disk_band(disk_gib: int) -> int:
+    """The job's disk rounded up to a power of two, within what a gp3 root volume can add (api/validation.py)."""
+    band = MIN_DISK_BAND_GIB
+    while band < disk_gib:
+        band *= 2
+    return min(band, MAX_DISK_GIB)
+
+
 def user_data(cluster: str, gpu: bool) -> str:
     lines = [
         f"ECS_CLUSTER={cluster}",
-        # Drain on a Spot notice, so ECS stops the task with stopCode SpotInterruption and the job retries.
+        # Drain on a Spot notice: no new task is placed on a doomed instance. Draining does not stop standalone
+        # tasks; the task dies with its host ("Host EC2 (instance i-...) terminated.", no exit codes), which
+        # plan/outcome.py retries.
         "ECS_ENABLE_SPOT_INSTANCE_DRAINING=true",
-        # ODM is killed hard on stop; 120 s lets stage-out copy partial results and logs first.
+        # How long the containers get between SIGTERM and SIGKILL when the task is stopped. Stage-out does not run
+        # after a stop (ECS starts no container once the task's desired status is STOPPED).
         "ECS_CONTAINER_STOP_TIMEOUT=120s",
     ]
     if gpu:
@@ -58,16 +76,19 @@ def managed_capacity(spec: ODMJobSpec, settings: Settings, size: TaskSize, clust
 
     types = fitting_types(spec, size, settings.allowed_instance_families)
     gpu = size.gpus > 0
+    # What needs a distinct Auto Scaling group or launch template, and nothing else: a job's maxInstances raises
+    # the shared group's MaxSize (aws/capacity.py) instead of making a provider of its own (ECS allows 20 per
+    # cluster, FARGATE and FARGATE_SPOT included).
+    band = disk_band(size.disk_gib)
     identity = {
         "cluster": cluster,
         "instanceTypes": types,
         "spot": spec.capacity.spot,
         "gpu": gpu,
-        "diskGiB": size.disk_gib,
+        "diskBandGiB": band,
         "architecture": spec.capacity.architecture,
         "subnets": sorted(settings.subnets),
         "securityGroups": sorted(settings.security_groups),
-        "maxInstances": spec.capacity.max_instances,
         "instanceProfile": settings.instance_profile_arn,
     }
     name = "odm-" + content_hash(identity)
@@ -79,7 +100,7 @@ def managed_capacity(spec: ODMJobSpec, settings: Settings, size: TaskSize, clust
             {
                 "DeviceName": "/dev/xvda",
                 "Ebs": {
-                    "VolumeSize": EC2_BASE_DISK_GIB + size.disk_gib,
+                    "VolumeSize": EC2_BASE_DISK_GIB + band,
                     "VolumeType": "gp3",
                     "DeleteOnTermination": True,
                     "Encrypted": True,

@@ -294,6 +294,10 @@ def run_task(
             },
         ),
     }
+    if cap.kind == "managed":
+        from .capacity import ONE_TASK_PER_INSTANCE
+
+        request["placementConstraints"] = ONE_TASK_PER_INSTANCE
     if spec.capacity.type == "fargate":
         request["platformVersion"] = settings.fargate_platform_version
         request["networkConfiguration"] = {

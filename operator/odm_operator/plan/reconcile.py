@@ -376,6 +376,18 @@ def after_run_task(
     return with_phase(new, "Starting", "Starting", message, stamp, generation)
 
 
+def waiting_for_capacity(
+    status: dict[str, Any], attempt: int, message: str, now: datetime, generation: int | None = None
+) -> dict[str, Any]:
+    """The cluster cannot take the provider the job needs (ECS's 20 per cluster): the attempt did not happen (no
+    RunTask), so it is taken back and the job waits in Pending; the resync tries again, and the janitor frees idle
+    operator-managed providers after capacityGraceSeconds. Nothing is counted against backoffLimit."""
+    new = copy.deepcopy(status)
+    new["attempts"] = [a for a in new.get("attempts", []) if a.get("number") != attempt]
+    stamp = now_rfc3339(now)
+    return with_phase(new, "Pending", "CapacityProviderQuota", message, stamp, generation)
+
+
 def after_run_failure(
     status: dict[str, Any],
     attempt: int,
