@@ -30,6 +30,13 @@ def task(stop_code, reason, exits=None, container_reason=None):
         ),
         pytest.param(task(None, HOST), False, "retryable", "HostTerminated", id="on-demand host went away"),
         pytest.param(
+            task(None, HOST, exits={"stage-in": 0}),
+            True,
+            "retryable",
+            "SpotInterruption",
+            id="stage-in had finished; ODM never exited",
+        ),
+        pytest.param(
             task(None, HOST, exits={"stage-in": 0, "odm": 1}),
             True,
             "failed",

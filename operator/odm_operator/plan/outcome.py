@@ -52,7 +52,8 @@ def classify(task: ObservedTask, input_uri: str = "", output_uri: str = "", spot
     if code in RETRYABLE_STOP_CODES:
         return Outcome("retryable", code, f"{RETRYABLE_STOP_CODES[code]} ({detail or code})")
     host = HOST_GONE.search(detail)
-    if host and not any(c.exit_code is not None for c in task.containers.values()):
+    unfinished = task.exit_code(contract.ODM) is None and task.exit_code(contract.STAGE_OUT) is None
+    if host and unfinished:  # stage-in may have exited 0 before; ODM and stage-out never got to exit
         if spot:
             return Outcome(
                 "retryable", "SpotInterruption", f"the Spot instance {host.group(1)} was reclaimed ({detail})"

@@ -6,6 +6,8 @@ GET  /agent      -> {"activeTasks": n, "waitingForCapacity": n, "instances": n, 
 POST /interrupt  {"namespace": ns, "name": job} | {"taskArn": arn} -> spot-interrupt the running task
 GET  /faults, POST /faults {"rules": [{"operation": "ecs:RunTask", "code": ..., "status": 500, "count": 2}],
                             "seed": 1} -> replace the fault rules
+POST /pull-limit {"enabled": true} -> Docker Hub pulls answer toomanyrequests (the task fails to start with
+                 CannotPullContainerError) until set to false
 POST /reset      -> fresh AWS state (moto reset, counters, agent, seeded data)
 """
 
@@ -82,6 +84,12 @@ class _Handler(BaseHTTPRequestHandler):
                 rules = [FaultRule.from_dict(rule) for rule in body.get("rules", [])]
                 self.sandbox.faults.set_rules(rules, body.get("seed"))
                 self._reply(200, {"rules": self.sandbox.faults.rules()})
+            elif self.path == "/pull-limit":
+                enabled = body.get("enabled")
+                if not isinstance(enabled, bool):
+                    raise ValueError('give {"enabled": true} or {"enabled": false}')
+                self.sandbox.set_pull_limit(enabled)
+                self._reply(200, {"pullLimited": enabled})
             elif self.path == "/reset":
                 self.sandbox.reset()
                 self._reply(200, {"ok": True})
