@@ -29,6 +29,7 @@ from .dispatch import Dispatcher
 from .events import EventFn
 from .janitor import Janitor
 from .k8s import KubeWriter
+from .plan import aws_retries
 from .plan import reconcile as plan
 from .plan.admission import check_job
 from .plan.desired import (
@@ -125,6 +126,9 @@ class Runtime:
         self._owners: dict[str, str] = {}  # task ARN -> job uid
         self._admitted: dict[str, _Admitted] = {}
         self._drifted: dict[str, list[str]] = {}  # uid -> spec fields changed since the watch first showed it
+        self._transient: dict[
+            str, int
+        ] = {}  # uid -> passes failed in a row by errors retried without counting
         # Jobs whose finalizer ran, newest last: a pass that was already on its way (a stale kopf body, a dispatched
         # pass) must not start a task for a job that is gone. Only recent ones matter, so the set is bounded.
         self._finalized: dict[str, None] = {}
@@ -267,7 +271,15 @@ class Runtime:
         with self._lock(uid):
             if uid in self._finalized:
                 return None
-            requeue, active = self._reconcile(body, self._peers_of(meta["namespace"]))
+            try:
+                requeue, active = self._reconcile(body, self._peers_of(meta["namespace"]))
+            except TransientError as exc:
+                self._report_transient(body, exc)
+                raise  # the dispatcher runs the pass again, with backoff
+            if self._transient.pop(uid, 0) >= aws_retries.SHOW_AFTER:
+                status = self._status(body)
+                stamp = now_rfc3339(_now())
+                self._write(body, status, aws_retries.recovered(status, stamp, meta.get("generation")))
         if active:  # the safety net: a pass at least every resync interval while the job is not finished
             resync = self.settings.resync_seconds
             requeue = resync if requeue is None else min(requeue, resync)
@@ -334,6 +346,31 @@ class Runtime:
             if not again:
                 break
         return requeue, status.get("phase") not in FINISHED
+
+    def _report_transient(self, body: dict[str, Any], exc: TransientError) -> None:
+        """Count the job's failed passes in a row and show them (plan/aws_retries.py)."""
+        uid, cause = body["metadata"]["uid"], exc.__cause__
+        operation = cause.operation if isinstance(cause, AwsCallError) else "AWS"
+        code = cause.code if isinstance(cause, AwsCallError) else type(cause or exc).__name__
+        tries = self._transient[uid] = self._transient.get(uid, 0) + 1
+        limit = self.settings.aws_retry_limit
+        if not aws_retries.should_write(tries, limit):
+            return
+        status = self._status(body)
+        if status.get("phase") in FINISHED:
+            return
+        stamp, generation = now_rfc3339(_now()), body["metadata"].get("generation")
+        new = aws_retries.retrying(status, operation, code, tries, str(exc), limit, stamp, generation)
+        if new.get("phase") in FINISHED:
+            active = _active_attempt(new)
+            if active is not None:  # the attempt never reached RunTask (the call that failed came before it)
+                active["finishedAt"], active["reason"] = stamp, "AwsUnavailable"
+        try:
+            self._write(body, status, new)
+        except Exception as write_error:  # the API server may be the trouble; the pass is retried anyway
+            log.warning(
+                "Writing the AwsRetrying condition failed job=%s: %s", body["metadata"]["name"], write_error
+            )
 
     def _capacity_busy(self, job: plan.JobView) -> bool:
         """The managed provider this job's first attempt needs is being created by another pass right now. Only
@@ -655,7 +692,7 @@ class Runtime:
     def _drop(self, uid: str) -> None:
         with self._locks_guard:
             self._locks.pop(uid, None)
-        for cache in (self._bodies, self._admitted, self._drifted):
+        for cache in (self._bodies, self._admitted, self._drifted, self._transient):
             cache.pop(uid, None)
         self.dispatch.cancel(uid)
         metrics.forget_job(uid)

@@ -132,6 +132,13 @@ class Settings(BaseSettings):
         10.0, ge=0, description="Wait before the first retry of a retryable failure; doubles per retry."
     )
     retry_backoff_max_seconds: float = Field(300.0, ge=0, description="Upper bound of the retry wait.")
+    aws_retry_limit: int = Field(
+        40,
+        ge=1,
+        description="Passes of a job failed in a row by an AWS error that is retried without counting (throttling, "
+        "5xx) before the job fails with AwsUnavailable (never for RunTask, StopTask and ListTasks, which are "
+        "retried for as long as it takes); from the third the job shows an AwsRetrying condition.",
+    )
     time_scale: float = Field(
         1.0,
         gt=0,
