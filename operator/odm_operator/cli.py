@@ -201,8 +201,10 @@ def cmd_render(args: argparse.Namespace) -> int:
     except SizingError as exc:
         print(f"{args.file}: spec.resources: {exc}", file=sys.stderr)
         return EXIT_INVALID
-    if spec.capacity.type == "fargate" and not settings.subnets:
-        notes.append("no subnets configured (setting subnets): Fargate tasks need awsvpc subnets")
+    from .plan.settings_check import check_settings, problems_for
+
+    notes += [f"the operator would fail this job (InvalidConfiguration): {p}" for p in
+              problems_for(spec, settings, check_settings(settings))]  # fmt: skip
     capacity: dict[str, Any] = {
         "type": desired.capacity.kind,
         "cluster": desired.capacity.cluster,

@@ -18,7 +18,7 @@ from odm_operator.settings import Settings
 from .helpers import EXAMPLES, ROOT, job
 
 GOLDEN = Path(__file__).parent / "golden"
-SUBNETS = ["--set", 'subnets=["subnet-0abc"]', "--set", 'security_groups=["sg-0abc"]']
+SUBNETS = ["--set", 'subnets=["subnet-0abc1234"]', "--set", 'security_groups=["sg-0abc1234"]']
 _session = botocore.session.get_session()
 
 
