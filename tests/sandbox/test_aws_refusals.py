@@ -135,6 +135,19 @@ class TestRunTask:
             "Network Configuration must be provided",
         )
 
+    def test_awsvpc_without_security_groups_uses_the_vpcs_default_group(self, aws):
+        """ECS accepts it (AwsVpcConfiguration.securityGroups is optional); moto alone answers HTTP 500."""
+        ecs, ec2 = client(aws, "ecs", NO_RETRIES), client(aws, "ec2")
+        config = network(ec2)
+        del config["awsvpcConfiguration"]["securityGroups"]
+        task = ecs.run_task(
+            cluster=CLUSTER,
+            taskDefinition=register_odm_task_definition(ecs, aws.region),
+            capacityProviderStrategy=[{"capacityProvider": "FARGATE", "weight": 1}],
+            networkConfiguration=config,
+        )["tasks"][0]
+        assert task["lastStatus"] == "PROVISIONING"
+
     def test_an_unknown_placement_constraint_type_is_invalid_parameter(self, aws):
         ecs = client(aws, "ecs", NO_RETRIES)
         arn = register_odm_task_definition(ecs, aws.region)

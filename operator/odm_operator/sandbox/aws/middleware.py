@@ -8,6 +8,7 @@ buckets may answer ThrottlingException, and only then does moto see it.
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 from collections.abc import Callable, Iterable
@@ -22,7 +23,7 @@ from .ecs_backend import EcsBackendPatches
 from .errors import error_response
 from .faults import FaultInjector
 from .idempotency import RunTaskTokens
-from .operations import identify, read_body
+from .operations import BODY_ENVIRON_KEY, identify, read_body
 from .throttle import EcsThrottle
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -133,6 +134,10 @@ class SandboxMiddleware:
                 if answer is not None:
                     return self._answer(start_response, "200 OK", *answer)
             run_task = _json(request_body) if action == "RunTask" else None
+            filled = rules.run_task_defaults(run_task, region) if run_task is not None else None
+            if filled is not None:
+                run_task = filled
+                _replace_body(environ, json.dumps(filled).encode())
             if run_task is not None:
                 known = self.run_task_tokens.lookup(region, run_task, backend)
                 if known is not None:
@@ -189,6 +194,13 @@ class SandboxMiddleware:
         headers.append(("Content-Length", str(len(body))))
         start_response(status, headers)
         return [body]
+
+
+def _replace_body(environ: dict[str, Any], body: bytes) -> None:
+    """What moto reads instead of the client's body (ECS's defaults filled in)."""
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    environ[BODY_ENVIRON_KEY] = body
 
 
 def _json(body: bytes) -> dict[str, Any] | None:

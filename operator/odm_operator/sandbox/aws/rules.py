@@ -115,6 +115,26 @@ def _run_task(body: dict[str, Any], backend: Any) -> Refusal | None:
     return None
 
 
+def run_task_defaults(body: dict[str, Any], region: str) -> dict[str, Any] | None:
+    """RunTask with what ECS fills in that moto needs: awsvpc without securityGroups uses the VPC's default group
+    (botocore ECS model, AwsVpcConfiguration.securityGroups: "If you don't specify a security group, the default
+    security group for the VPC is used"); moto fails with HTTP 500. None when nothing is to fill in."""
+    config = (body.get("networkConfiguration") or {}).get("awsvpcConfiguration")
+    if not config or config.get("securityGroups") or not config.get("subnets"):
+        return None
+    ec2 = ec2_backends[DEFAULT_ACCOUNT_ID][region]
+    try:
+        vpc = ec2.get_subnet(config["subnets"][0]).vpc_id
+        group = next(
+            g for g in ec2.describe_security_groups(filters={"vpc-id": [vpc]}) if g.name == "default"
+        )
+    except Exception:
+        return None  # an unknown subnet: let moto word it
+    filled = json.loads(json.dumps(body))
+    filled["networkConfiguration"]["awsvpcConfiguration"]["securityGroups"] = [group.id]
+    return filled
+
+
 def _list_tasks(body: dict[str, Any]) -> Refusal | None:
     # ListTasks API reference, startedBy: "When you specify startedBy as the filter, it must be the only filter
     # that you use." (The message is the sandbox's; the rule is AWS's.)
