@@ -176,3 +176,16 @@ def test_the_image_mirror_takes_docker_hub_images_only(image, expected):
 
     assert mirrored(image, MIRROR) == expected
     assert mirrored(image, None) == image
+
+
+def test_a_running_attempt_is_tracked_to_its_end_even_with_broken_settings():
+    spec = parse_spec(job()["spec"])
+    status = {
+        "phase": "Running",
+        "attempts": [{"number": 1, "taskArn": "arn:t/1"}],
+        "aws": {"cluster": "odm"},
+    }
+    view = plan.JobView("ns", "j", "uid", 1, spec, status, config_errors=("setting subnets (...): is empty",))
+    decision = plan.decide(view, None, datetime(2026, 1, 1, tzinfo=UTC), plan.Timing())
+    assert decision.status["phase"] == "Running"
+    assert [type(a).__name__ for a in decision.actions] == ["Watch"]

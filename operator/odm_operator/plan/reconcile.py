@@ -129,9 +129,6 @@ def decide(job: JobView, observed: ObservedTask | None, now: datetime, timing: T
     if job.policy_errors:
         message = "not allowed by the operator's policy: " + "; ".join(job.policy_errors)
         return Decision(phase("Failed", "PolicyViolation", message))
-    if job.config_errors and not (status.get("attempts") or []):
-        message = "the operator's settings cannot run this job: " + "; ".join(job.config_errors)
-        return Decision(phase("Failed", "InvalidConfiguration", message))
     spec = job.spec
     attempts: list[dict[str, Any]] = status.setdefault("attempts", [])
     latest = attempts[-1] if attempts else None
@@ -140,6 +137,9 @@ def decide(job: JobView, observed: ObservedTask | None, now: datetime, timing: T
 
     if spec.suspend:
         return _suspend(job, status, active, observed, cluster, stamp)
+    if job.config_errors and active is None:  # a task already running is still tracked to its end
+        message = "the operator's settings cannot run this job: " + "; ".join(job.config_errors)
+        return Decision(phase("Failed", "InvalidConfiguration", message))
 
     deadline = spec.active_deadline_seconds
     started = parse_time(status.get("startTime"))
