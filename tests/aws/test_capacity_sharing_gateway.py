@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from odm_operator.aws.capacity import QUOTA_FULL, ProviderQuotaFull
+from odm_operator.aws.errors import AwsCallError
 
 from .test_capacity_gateway import desired, gateway
 
@@ -54,3 +55,16 @@ def test_at_twenty_providers_nothing_is_created_and_the_job_waits(aws, client):
     assert "20" in info.value.message
     templates = client("ec2").describe_launch_templates()["LaunchTemplates"]
     assert [t["LaunchTemplateName"] for t in templates] == [], "nothing half-created"
+
+
+def test_a_refused_group_leaves_no_launch_template_behind(aws, client):
+    """CreateAutoScalingGroup refuses an arm64 type under the x86_64 AMI (ValidationError): the template this
+    pass created is deleted again, since no provider would ever point the janitor at it."""
+    client("ecs").create_cluster(clusterName="odm")
+    cap = desired(client)
+    overrides = cap.requests["autoScalingGroup"]["MixedInstancesPolicy"]["LaunchTemplate"]["Overrides"]
+    overrides[:] = [{"InstanceType": "m7g.2xlarge"}]  # what admission refuses; built by hand to reach AWS
+    with pytest.raises(AwsCallError) as info:
+        gateway(client).ensure("odm", cap.provider, cap.requests)
+    assert info.value.code == "ValidationError"
+    assert client("ec2").describe_launch_templates()["LaunchTemplates"] == []

@@ -73,15 +73,36 @@ class CapacityGateway:
             self._creating.add(name)
             try:
                 self._check_quota(cluster, name)
-                created = self._ensure_template(name, requests["launchTemplate"])
-                group_arn, made = self._ensure_group(name, requests["autoScalingGroup"])
-                created |= made
-                created |= self._ensure_provider(name, group_arn, requests["capacityProvider"])
+                template = self._ensure_template(name, requests["launchTemplate"])
+                group = provider = False
+                try:
+                    group_arn, group = self._ensure_group(name, requests["autoScalingGroup"])
+                    provider = self._ensure_provider(name, group_arn, requests["capacityProvider"])
+                except AwsCallError as exc:
+                    if (
+                        exc.kind == "terminal"
+                    ):  # AWS refused the request itself: retrying cannot complete the set
+                        self._roll_back(name, template, group)
+                    raise
+                created = template or group or provider
                 self.attach(cluster, name)
                 self._ready.add((cluster, name))
             finally:
                 self._creating.discard(name)
         return created
+
+    def _roll_back(self, name: str, template: bool, group: bool) -> None:
+        """Delete what this pass created when a later create was refused, so nothing is left for no provider (the
+        janitor only knows providers). Best effort: the refusal is what the job reports."""
+        try:
+            if group:
+                self.autoscaling.delete_auto_scaling_group(AutoScalingGroupName=name, ForceDelete=True)
+                self._max_size.pop(name, None)
+            if template:
+                self.ec2.delete_launch_template(LaunchTemplateName=name)
+            log.info("Rolled back a refused capacity set name=%s template=%s group=%s", name, template, group)
+        except (ClientError, BotoCoreError) as exc:
+            log.warning("Rolling back a refused capacity set failed name=%s: %s", name, exc)
 
     def _check_quota(self, cluster: str, name: str) -> None:
         """Refuse (ProviderQuotaFull) before creating anything when the cluster cannot take another provider."""

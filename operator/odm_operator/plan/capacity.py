@@ -147,7 +147,9 @@ def managed_capacity(spec: ODMJobSpec, settings: Settings, size: TaskSize, clust
             },
             "VPCZoneIdentifier": ",".join(settings.subnets),
             "NewInstancesProtectedFromScaleIn": True,
-            "CapacityRebalance": spot,
+            # Off: "Amazon ECS does not receive a notice ... when instances are removed by Auto Scaling Capacity
+            # Rebalancing" (ECS Spot guide), and a standalone ODM task cannot move: rebalancing would only kill it.
+            "CapacityRebalance": False,
             "Tags": [
                 {**t, "PropagateAtLaunch": True, "ResourceId": name, "ResourceType": "auto-scaling-group"}
                 for t in ec2_tags
