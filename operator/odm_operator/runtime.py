@@ -126,9 +126,9 @@ class Runtime:
         self._owners: dict[str, str] = {}  # task ARN -> job uid
         self._admitted: dict[str, _Admitted] = {}
         self._drifted: dict[str, list[str]] = {}  # uid -> spec fields changed since the watch first showed it
-        self._transient: dict[
-            str, int
-        ] = {}  # uid -> passes failed in a row by errors retried without counting
+        # uid -> passes failed in a row by errors retried without counting; uids showing AwsRetrying=True
+        self._transient: dict[str, int] = {}
+        self._retrying: set[str] = set()
         # Jobs whose finalizer ran, newest last: a pass that was already on its way (a stale kopf body, a dispatched
         # pass) must not start a task for a job that is gone. Only recent ones matter, so the set is bounded.
         self._finalized: dict[str, None] = {}
@@ -277,6 +277,7 @@ class Runtime:
                 self._report_transient(body, exc)
                 raise  # the dispatcher runs the pass again, with backoff
             if self._transient.pop(uid, 0) >= aws_retries.SHOW_AFTER:
+                self._set_retrying(uid, False)
                 status = self._status(body)
                 stamp = now_rfc3339(_now())
                 self._write(body, status, aws_retries.recovered(status, stamp, meta.get("generation")))
@@ -356,6 +357,7 @@ class Runtime:
         limit = self.settings.aws_retry_limit
         if not aws_retries.should_write(tries, limit):
             return
+        self._set_retrying(uid, True)
         status = self._status(body)
         if status.get("phase") in FINISHED:
             return
@@ -371,6 +373,10 @@ class Runtime:
             log.warning(
                 "Writing the AwsRetrying condition failed job=%s: %s", body["metadata"]["name"], write_error
             )
+
+    def _set_retrying(self, uid: str, retrying: bool) -> None:
+        (self._retrying.add if retrying else self._retrying.discard)(uid)
+        metrics.AWS_RETRYING.set(len(self._retrying))
 
     def _capacity_busy(self, job: plan.JobView) -> bool:
         """The managed provider this job's first attempt needs is being created by another pass right now. Only
@@ -696,6 +702,7 @@ class Runtime:
             cache.pop(uid, None)
         self.dispatch.cancel(uid)
         metrics.forget_job(uid)
+        self._set_retrying(uid, False)
 
     # ----- status --------------------------------------------------------------------------------------------
 

@@ -3,12 +3,23 @@ AwsRetrying condition naming the call, the error code and the tries; once the ca
 
 from __future__ import annotations
 
+import urllib.request
+
 from .conftest import E2E, odmjob
 
 
 def condition(e2e: E2E, ns: str, name: str) -> dict | None:
     conditions = ((e2e.get(ns, name) or {}).get("status") or {}).get("conditions") or []
     return next((c for c in conditions if c["type"] == "AwsRetrying"), None)
+
+
+def retrying_metric(e2e: E2E) -> float:
+    url = f"http://127.0.0.1:{e2e.stack.metrics_port}/metrics"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        lines = response.read().decode().splitlines()
+    return float(
+        next(line.split()[1] for line in lines if line.startswith("odm_operator_jobs_aws_retrying "))
+    )
 
 
 def test_a_persistent_uncounted_error_shows_in_a_condition_and_clears(e2e: E2E):
@@ -27,6 +38,7 @@ def test_a_persistent_uncounted_error_shows_in_a_condition_and_clears(e2e: E2E):
         assert shown["reason"] == "UpdateInProgressException"
         assert "RegisterTaskDefinition failed 3 times in a row" in shown["message"]
         assert e2e.get(ns, "retrying")["status"]["phase"] == "Starting", "not counted, not failed"
+        assert retrying_metric(e2e) == 1.0, "and in the metrics"
     finally:
         e2e.control("/faults", {"rules": []})
     cleared = e2e.eventually(
@@ -35,4 +47,5 @@ def test_a_persistent_uncounted_error_shows_in_a_condition_and_clears(e2e: E2E):
         "AwsRetrying=False",
     )
     assert cleared["reason"] == "Recovered"
+    assert retrying_metric(e2e) == 0.0
     assert e2e.wait_phase(ns, "retrying", "Succeeded", "Failed", timeout=90)["status"]["phase"] == "Succeeded"
