@@ -96,6 +96,10 @@ TRACKER_POLL = Histogram(
     "Duration of one poll of the shared tracker (DescribeTasks for every tracked task).",
     buckets=POLL_BUCKETS,
 )
+AWS_RETRYING = Gauge(
+    f"{PREFIX}_jobs_aws_retrying",
+    "Jobs whose passes keep failing on AWS errors retried without counting (condition AwsRetrying=True).",
+)
 TRACKED_TASKS = Gauge(f"{PREFIX}_tracked_tasks", "ECS tasks the shared tracker polls.")
 HANDLER_DURATION = Histogram(
     f"{PREFIX}_reconcile_duration_seconds",

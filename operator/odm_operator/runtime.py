@@ -19,7 +19,7 @@ from typing import Any
 from . import API_GROUP, contract, metrics
 from .api.quantity import format_mib, to_mib
 from .api.validation import parse_s3_uri, parse_spec
-from .aws.capacity import MANAGED_PREFIX, CapacityGateway
+from .aws.capacity import MANAGED_PREFIX, QUOTA_FULL, CapacityGateway
 from .aws.clients import Clients
 from .aws.ecs import EcsGateway
 from .aws.errors import AwsCallError, classify_run_failure, provider_not_associated
@@ -29,6 +29,7 @@ from .dispatch import Dispatcher
 from .events import EventFn
 from .janitor import Janitor
 from .k8s import KubeWriter
+from .plan import aws_retries
 from .plan import reconcile as plan
 from .plan.admission import check_job
 from .plan.desired import (
@@ -44,6 +45,7 @@ from .plan.desired import (
 from .plan.observed import from_describe
 from .plan.outputs import outputs_from
 from .plan.policy import Peer, check_policy, quota_wait
+from .plan.settings_check import check_settings, problems_for
 from .plan.sizing import SizingError, escalated
 from .plan.status import (
     FINISHED,
@@ -99,6 +101,8 @@ class Runtime:
         )
         self.kube = kube
         self.events = events
+        # Checked once: settings change only with a restart. Jobs that need a broken one fail InvalidConfiguration.
+        self.setting_problems = check_settings(settings)
         self.dispatch = Dispatcher(self._reconcile_known)
         self.tracker = Tracker(
             self._describe,
@@ -120,11 +124,16 @@ class Runtime:
         self._owners: dict[str, str] = {}  # task ARN -> job uid
         self._admitted: dict[str, _Admitted] = {}
         self._drifted: dict[str, list[str]] = {}  # uid -> spec fields changed since the watch first showed it
+        # uid -> passes failed in a row by errors retried without counting; uids showing AwsRetrying=True
+        self._transient: dict[str, int] = {}
+        self._retrying: set[str] = set()
         # Jobs whose finalizer ran, newest last: a pass that was already on its way (a stale kopf body, a dispatched
         # pass) must not start a task for a job that is gone. Only recent ones matter, so the set is bounded.
         self._finalized: dict[str, None] = {}
 
     def start(self) -> None:
+        for problem in self.setting_problems:
+            log.warning("Found a settings problem scope=%s: %s", problem.scope, problem)
         self.dispatch.start()
         self.tracker.start()
         if self.settings.manage_capacity:
@@ -259,7 +268,16 @@ class Runtime:
         uid = meta["uid"]
         if uid in self._finalized:
             return None
-        requeue, active = self._reconcile(body, self._peers_of(meta["namespace"]))
+        try:
+            requeue, active = self._reconcile(body, self._peers_of(meta["namespace"]))
+        except TransientError as exc:
+            self._report_transient(body, exc)
+            raise  # the dispatcher runs the pass again, with backoff
+        if self._transient.pop(uid, 0) >= aws_retries.SHOW_AFTER:
+            self._set_retrying(uid, False)
+            status = self._status(body)
+            stamp = now_rfc3339(_now())
+            self._write(body, status, aws_retries.recovered(status, stamp, meta.get("generation")))
         if active:  # the safety net: a pass at least every resync interval while the job is not finished
             resync = self.settings.resync_seconds
             requeue = resync if requeue is None else min(requeue, resync)
@@ -286,6 +304,9 @@ class Runtime:
             errors=tuple(str(e) for e in errors),
             policy_errors=tuple(str(e) for e in policy),
             quota_wait=quota,
+            config_errors=tuple(str(p) for p in problems_for(spec, self.settings, self.setting_problems))
+            if spec is not None
+            else (),
             creation=meta.get("creationTimestamp"),
         )
         aws_status = status.get("aws") or {}
@@ -323,6 +344,36 @@ class Runtime:
             if not again:
                 break
         return requeue, status.get("phase") not in FINISHED
+
+    def _report_transient(self, body: dict[str, Any], exc: TransientError) -> None:
+        """Count the job's failed passes in a row and show them (plan/aws_retries.py)."""
+        uid, cause = body["metadata"]["uid"], exc.__cause__
+        operation = cause.operation if isinstance(cause, AwsCallError) else "AWS"
+        code = cause.code if isinstance(cause, AwsCallError) else type(cause or exc).__name__
+        tries = self._transient[uid] = self._transient.get(uid, 0) + 1
+        limit = self.settings.aws_retry_limit
+        if not aws_retries.should_write(tries, limit):
+            return
+        self._set_retrying(uid, True)
+        status = self._status(body)
+        if status.get("phase") in FINISHED:
+            return
+        stamp, generation = now_rfc3339(_now()), body["metadata"].get("generation")
+        new = aws_retries.retrying(status, operation, code, tries, str(exc), limit, stamp, generation)
+        if new.get("phase") in FINISHED:
+            active = _active_attempt(new)
+            if active is not None:  # the attempt never reached RunTask (the call that failed came before it)
+                active["finishedAt"], active["reason"] = stamp, "AwsUnavailable"
+        try:
+            self._write(body, status, new)
+        except Exception as write_error:  # the API server may be the trouble; the pass is retried anyway
+            log.warning(
+                "Writing the AwsRetrying condition failed job=%s: %s", body["metadata"]["name"], write_error
+            )
+
+    def _set_retrying(self, uid: str, retrying: bool) -> None:
+        (self._retrying.add if retrying else self._retrying.discard)(uid)
+        metrics.AWS_RETRYING.set(len(self._retrying))
 
     def _capacity_busy(self, job: plan.JobView) -> bool:
         """The managed provider this job's first attempt needs is being created by another pass right now. Only
@@ -414,6 +465,12 @@ class Runtime:
         try:
             task, failures = self._launch(body, spec, size, cap, ref, attempt)
         except AwsCallError as exc:
+            if exc.code == QUOTA_FULL:
+                return self._write(
+                    body,
+                    written,
+                    plan.waiting_for_capacity(written, attempt, exc.message, now, job.generation),
+                )
             if exc.kind == "transient":
                 raise TransientError(exc.message) from exc
             reason = (
@@ -635,10 +692,11 @@ class Runtime:
             self._finalized.pop(next(iter(self._finalized)))
 
     def _drop(self, uid: str) -> None:
-        for cache in (self._bodies, self._admitted, self._drifted):
+        for cache in (self._bodies, self._admitted, self._drifted, self._transient):
             cache.pop(uid, None)
         self.dispatch.cancel(uid)
         metrics.forget_job(uid)
+        self._set_retrying(uid, False)
 
     # ----- status --------------------------------------------------------------------------------------------
 

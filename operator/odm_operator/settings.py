@@ -87,6 +87,14 @@ class Settings(BaseSettings):
     stage_image: str = Field(
         DEFAULT_STAGE_IMAGE, description="Image of the stage-in and stage-out containers."
     )
+    image_mirror: str | None = Field(
+        None,
+        description="Registry prefix that Docker Hub images are pulled through instead of Docker Hub itself (whose "
+        "anonymous pulls are rate-limited per IP), e.g. an ECR pull-through cache: "
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com/docker-hub. The execution role then needs ECR pull "
+        "permissions (manifests/aws/execution-role-policy.json).",
+        pattern=r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)*$",
+    )
     log_group: str = Field("/odm-operator/jobs", description="CloudWatch Logs group for the job containers.")
     log_stream_prefix: str = Field(
         "odm", description="awslogs stream prefix: streams are prefix/container/task-id."
@@ -130,6 +138,13 @@ class Settings(BaseSettings):
         10.0, ge=0, description="Wait before the first retry of a retryable failure; doubles per retry."
     )
     retry_backoff_max_seconds: float = Field(300.0, ge=0, description="Upper bound of the retry wait.")
+    aws_retry_limit: int = Field(
+        40,
+        ge=1,
+        description="Passes of a job failed in a row by an AWS error that is retried without counting (throttling, "
+        "5xx) before the job fails with AwsUnavailable (never for RunTask, StopTask and ListTasks, which are "
+        "retried for as long as it takes); from the third the job shows an AwsRetrying condition.",
+    )
     time_scale: float = Field(
         1.0,
         gt=0,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shlex
 import signal
 import socket
 import subprocess
@@ -39,6 +40,14 @@ SANDBOX_RESYNC_SECONDS = 5.0
 GATEWAY_NAMESPACE = "odm-gateway"
 GATEWAY_STAGING_BUCKET = "odm-gateway-staging"
 GATEWAY_OUTPUT_BUCKET = "odm-gateway-output"
+# The task execution role an AWS admin would create for the operator's tasks (Fargate's awslogs needs one).
+SANDBOX_EXECUTION_ROLE = "odm-sandbox-task-execution"
+ECS_TASKS_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    ],
+}
 
 
 class Stack:
@@ -70,7 +79,7 @@ class Stack:
         self.aws.start()
         self.kubeconfig = self.kube.write_kubeconfig(self.state_dir / "kubeconfig")
         self.metrics_port = _free_port()  # the operator's Prometheus endpoint, http://127.0.0.1:PORT/metrics
-        subnets, groups = self._prepare_account()
+        subnets, groups, execution_role = self._prepare_account()
         self.operator_env = {
             **self.aws.env(),
             "KUBECONFIG": str(self.kubeconfig),
@@ -78,6 +87,7 @@ class Stack:
             "ODM_OPERATOR_CLUSTER": SANDBOX_CLUSTER,
             "ODM_OPERATOR_SUBNETS": json.dumps(subnets),
             "ODM_OPERATOR_SECURITY_GROUPS": json.dumps(groups),
+            "ODM_OPERATOR_EXECUTION_ROLE_ARN": execution_role,
             "ODM_OPERATOR_POLL_INTERVAL_SECONDS": str(SANDBOX_POLL_SECONDS),
             "ODM_OPERATOR_RESYNC_SECONDS": str(SANDBOX_RESYNC_SECONDS),
             "ODM_OPERATOR_TIME_SCALE": str(self.time_scale),
@@ -199,8 +209,9 @@ class Stack:
             aws_secret_access_key="testing",
         )
 
-    def _prepare_account(self) -> tuple[list[str], list[str]]:
-        """Default-VPC subnets and security group, and an existing EC2 capacity provider at zero instances."""
+    def _prepare_account(self) -> tuple[list[str], list[str], str]:
+        """Default-VPC subnets and security group, a task execution role, and an existing EC2 capacity provider at
+        zero instances."""
         ec2 = self.client("ec2")
         subnets = sorted(s["SubnetId"] for s in ec2.describe_subnets()["Subnets"] if s.get("DefaultForAz"))[
             :3
@@ -249,11 +260,19 @@ class Stack:
         ecs.create_cluster(
             clusterName=SANDBOX_CLUSTER, capacityProviders=["FARGATE", "FARGATE_SPOT", SANDBOX_PROVIDER]
         )
-        return subnets, groups
+        role = self.client("iam").create_role(
+            RoleName=SANDBOX_EXECUTION_ROLE, AssumeRolePolicyDocument=json.dumps(ECS_TASKS_TRUST)
+        )["Role"]["Arn"]
+        return subnets, groups, role
 
     def _write_env_files(self) -> None:
         lines = [f"export {k}={v}" for k, v in self.aws.env().items()]
         (self.state_dir / "aws.env").write_text("\n".join(lines) + "\n")
+        # Every ODM_OPERATOR_* setting the sandbox's own operator gets, so that `source aws.env operator.env &&
+        # odm-operator run` (the --no-operator flow) behaves exactly like it. Quoted for the shell (JSON lists).
+        settings = {k: v for k, v in self.operator_env.items() if k.startswith("ODM_OPERATOR_")}
+        lines = [f"export {k}={shlex.quote(v)}" for k, v in sorted(settings.items())]
+        (self.state_dir / "operator.env").write_text("\n".join(lines) + "\n")
         (self.state_dir / "sandbox.env").write_text(f"export SANDBOX_CONTROL_URL={self.aws.control_url}\n")
 
 

@@ -127,15 +127,18 @@ class E2E:
         return self.control("/calls")["calls"]
 
     def tasks_of(self, uid: str, cluster: str = "odm") -> list[dict[str, Any]]:
+        """The job's tasks, running and stopped. ListTasks takes startedBy only alone (and then lists RUNNING
+        ones), so the cluster's tasks are listed by desired status and picked by startedBy."""
         arns: list[str] = []
+        pages = self.ecs.get_paginator("list_tasks")
         for desired in ("RUNNING", "STOPPED"):
-            arns += self.ecs.list_tasks(cluster=cluster, startedBy=f"odm/{uid}", desiredStatus=desired)[
-                "taskArns"
-            ]
-        arns = sorted(set(arns))
-        if not arns:
-            return []
-        return self.ecs.describe_tasks(cluster=cluster, tasks=arns, include=["TAGS"])["tasks"]
+            for page in pages.paginate(cluster=cluster, desiredStatus=desired):
+                arns += page["taskArns"]
+        arns, tasks = sorted(set(arns)), []
+        for start in range(0, len(arns), 100):
+            batch = arns[start : start + 100]
+            tasks += self.ecs.describe_tasks(cluster=cluster, tasks=batch, include=["TAGS"])["tasks"]
+        return [t for t in tasks if t.get("startedBy") == f"odm/{uid}"]
 
     def quiet(self, timeout: float = 30) -> None:
         """Wait until the agent runs no task, so AWS call counts are not moved by other tests' jobs."""

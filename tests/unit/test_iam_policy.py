@@ -498,10 +498,24 @@ def test_the_task_role_reads_inputs_and_writes_outputs_only():
             assert statement["Condition"]["StringLike"]["s3:prefix"]
 
 
-def test_the_execution_role_only_writes_the_job_log_group():
-    assert granted_actions(EXECUTION_ROLE_POLICY) == {"logs:CreateLogStream", "logs:PutLogEvents"}
+ECR_PULL = {
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:BatchGetImage",
+    "ecr:GetDownloadUrlForLayer",
+    "ecr:BatchImportUpstreamImage",  # an ECR pull-through cache (the imageMirror setting) fetches upstream
+    "ecr:CreateRepository",  # ... into a repository it creates on the first pull
+    "ecr:GetAuthorizationToken",  # no resource-level permissions
+}
+
+
+def test_the_execution_role_only_writes_the_job_log_group_and_pulls_images():
+    assert granted_actions(EXECUTION_ROLE_POLICY) == {"logs:CreateLogStream", "logs:PutLogEvents"} | ECR_PULL
     for statement in _statements(EXECUTION_ROLE_POLICY):
-        assert all("/odm-operator/jobs" in r for r in _as_list(statement["Resource"]))
+        actions = set(_as_list(statement["Action"]))
+        if actions & {"logs:CreateLogStream", "logs:PutLogEvents"}:
+            assert all("/odm-operator/jobs" in r for r in _as_list(statement["Resource"]))
+        else:
+            assert actions <= ECR_PULL
 
 
 @pytest.mark.parametrize("path", sorted((REPO / "manifests" / "aws").glob("*.json")), ids=lambda p: p.name)

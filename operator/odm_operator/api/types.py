@@ -81,13 +81,14 @@ class Resources(_Spec):
 
     cpu: Quantity = Field(description="vCPUs, e.g. 16 or '500m' (ECS: 0.125 to 192).")
     memory: Quantity = Field(
-        description="Memory, e.g. 64Gi (ECS: 512Mi to 24Ti; ODM needs ~4Gi per 40 images)."
+        description="Memory, e.g. 64Gi (1Gi to 24Ti: ODM plus two 256Mi staging containers; ODM needs ~4Gi per 40 images)."
     )
     gpu: int = Field(0, ge=0, le=16, description="NVIDIA GPUs for the odm container (ec2 capacity only).")
     disk: Quantity | None = Field(
         None,
         description="Scratch disk for the project, e.g. 500Gi. Fargate: 21Gi to 200Gi of ephemeral storage; "
-        "ec2: the root volume of operator-managed instances. Default: sized from memory.",
+        "ec2: on the root volume of operator-managed instances, on top of 30Gi for the AMI (at most 65506Gi). "
+        "Default: sized from memory.",
     )
 
 

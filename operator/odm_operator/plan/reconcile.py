@@ -22,7 +22,15 @@ from .status import FINISHED, STARTING_STATES, now_rfc3339, parse_time, with_pha
 
 # Attempt reasons that count against backoffLimit (a retry of the same work on new capacity).
 RETRYABLE_REASONS = frozenset(
-    {"SpotInterruption", "TerminationNotice", "InfrastructureHealth", "CapacityUnavailable", "TaskMissing"}
+    {
+        "SpotInterruption",
+        "TerminationNotice",
+        "InfrastructureHealth",
+        "CapacityUnavailable",
+        "TaskMissing",
+        "HostTerminated",
+        "ImagePullThrottled",
+    }
 )
 
 
@@ -48,6 +56,7 @@ class JobView:
     errors: tuple[str, ...] = ()  # admission errors, "path: message"
     policy_errors: tuple[str, ...] = ()  # what the admin's settings forbid, "path: message"
     quota_wait: str | None = None  # why the namespace's concurrency quota holds this job back, if it does
+    config_errors: tuple[str, ...] = ()  # operator settings this job needs that are missing or malformed
     creation: str | None = None
 
 
@@ -128,6 +137,9 @@ def decide(job: JobView, observed: ObservedTask | None, now: datetime, timing: T
 
     if spec.suspend:
         return _suspend(job, status, active, observed, cluster, stamp)
+    if job.config_errors and active is None:  # a task already running is still tracked to its end
+        message = "the operator's settings cannot run this job: " + "; ".join(job.config_errors)
+        return Decision(phase("Failed", "InvalidConfiguration", message))
 
     deadline = spec.active_deadline_seconds
     started = parse_time(status.get("startTime"))
@@ -276,7 +288,7 @@ def _track(
             with_phase(status, "Running", "Running", message, stamp, job.generation),
             requeue_after=deadline_in,
         )
-    outcome = classify(observed, spec.input.s3_uri, spec.output.s3_uri)
+    outcome = classify(observed, spec.input.s3_uri, spec.output.s3_uri, spec.capacity.spot)
     _finish_attempt(active, stamp, outcome.reason, observed, outcome)
     forget: list[Action] = [Forget(observed.arn)]
     if outcome.kind == "succeeded":
@@ -362,6 +374,18 @@ def after_run_task(
     new.setdefault("startTime", entry["startedAt"])
     message = f"attempt {attempt}: task {task.last_status}"
     return with_phase(new, "Starting", "Starting", message, stamp, generation)
+
+
+def waiting_for_capacity(
+    status: dict[str, Any], attempt: int, message: str, now: datetime, generation: int | None = None
+) -> dict[str, Any]:
+    """The cluster cannot take the provider the job needs (ECS's 20 per cluster): the attempt did not happen (no
+    RunTask), so it is taken back and the job waits in Pending; the resync tries again, and the janitor frees idle
+    operator-managed providers after capacityGraceSeconds. Nothing is counted against backoffLimit."""
+    new = copy.deepcopy(status)
+    new["attempts"] = [a for a in new.get("attempts", []) if a.get("number") != attempt]
+    stamp = now_rfc3339(now)
+    return with_phase(new, "Pending", "CapacityProviderQuota", message, stamp, generation)
 
 
 def after_run_failure(

@@ -8,6 +8,8 @@ GET  /faults, POST /faults {"rules": [{"operation": "ecs:RunTask", "code": ..., 
                             "seed": 1} -> replace the fault rules
 POST /odm-failures {"namespace": ns, "name": job, "exitCode": 139 | "disk-full", "stage": "opensfm"}
                  -> the job's next ODM run fails that way (exit codes as ODM's stages/odm_app.py reports them)
+POST /pull-limit {"enabled": true} -> Docker Hub pulls answer toomanyrequests (the task fails to start with
+                 CannotPullContainerError) until set to false
 POST /reset      -> fresh AWS state (moto reset, counters, agent, seeded data)
 """
 
@@ -86,6 +88,12 @@ class _Handler(BaseHTTPRequestHandler):
                 self._reply(200, {"rules": self.sandbox.faults.rules()})
             elif self.path == "/odm-failures":
                 self._odm_failure(body)
+            elif self.path == "/pull-limit":
+                enabled = body.get("enabled")
+                if not isinstance(enabled, bool):
+                    raise ValueError('give {"enabled": true} or {"enabled": false}')
+                self.sandbox.set_pull_limit(enabled)
+                self._reply(200, {"pullLimited": enabled})
             elif self.path == "/reset":
                 self.sandbox.reset()
                 self._reply(200, {"ok": True})

@@ -167,6 +167,11 @@ class AwsSandbox:
         with self.lock:
             self.agent.set_timings(timings)
 
+    def set_pull_limit(self, enabled: bool) -> None:
+        """Docker Hub's anonymous pull limit reached (or not) for every task started from now on."""
+        with self.lock:
+            self.agent.pull_limited = enabled
+
     def interrupt(self, task_arn: str) -> bool:
         with self.lock:
             return self.agent.interrupt(task_arn)
