@@ -59,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_render)
 
     _add_runtime_commands(sub)
+    from .logs_cli import add_command as add_logs_command  # `odm-operator logs`
+
+    add_logs_command(sub)
     return parser
 
 
