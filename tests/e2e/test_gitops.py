@@ -89,6 +89,29 @@ def test_resuming_a_suspended_job_is_observed_and_it_runs_to_success(jobs):
     assert health(done)["status"] == "Healthy" and kstatus(done) == "Current"
 
 
+def test_kubectl_describe_alone_tells_what_happened_to_a_job(jobs):
+    e2e, ns, _ = jobs
+    ok = e2e.get(ns, "ok")
+    task = ok["status"]["attempts"][0]["taskArn"]
+
+    def described(name: str, *wanted: str) -> str | None:
+        text = e2e.kubectl("describe", "odmj", name, "-n", ns).stdout
+        return text if all(w in text for w in wanted) else None
+
+    text = e2e.eventually(
+        lambda: described("ok", "TaskStarted", "Running", "Succeeded"), 10, "describe shows the job's events"
+    )
+    events = text[text.index("Events:") :]
+    assert f"attempt 1: started ECS task {task} on FARGATE" in events
+    assert "products are in s3://odm-sandbox-output/" in events
+    assert "Reconciling" in text and "Stalled" in text and "Ready" in text  # the conditions, under Status
+    failed = e2e.eventually(lambda: described("empty", "InputUnavailable"), 10, "describe shows the failure")
+    [line] = [line for line in failed[failed.index("Events:") :].splitlines() if "InputUnavailable" in line]
+    assert line.split()[0] == "Warning" and "empty" in line
+    wide = e2e.kubectl("get", "odmj", "-n", ns, "-o", "wide").stdout.splitlines()
+    assert "MESSAGE" in wide[0] and any("no images" in row or "empty" in row for row in wide[1:])
+
+
 def logs(e2e: E2E, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "odm_operator.cli", "logs", *args],

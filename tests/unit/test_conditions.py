@@ -263,3 +263,62 @@ def running() -> dict[str, Any]:
 
 def stopped_by_spot() -> ObservedTask:
     return ObservedTask("arn:task/1", "STOPPED", "STOPPED", "SpotInterruption", "spot", stopped_at=ts(-1))
+
+
+# ----- Events (plan/status.py phase_events), read by `kubectl describe odmj` ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        pytest.param(
+            {},
+            {"phase": "Starting", "reason": "Starting", "message": "starting attempt 1"},
+            [("Normal", "Starting", "starting attempt 1")],
+            id="a-start-is-normal",
+        ),
+        pytest.param(
+            {"phase": "Running", "reason": "Running"},
+            {"phase": "Starting", "reason": "SpotInterruption", "message": "attempt 1 ended: ...; retrying"},
+            [("Warning", "SpotInterruption", "attempt 1 ended: ...; retrying")],
+            id="an-attempt-that-ended-badly-is-a-warning-even-when-retried",
+        ),
+        pytest.param(
+            {},
+            {"phase": "Pending", "reason": "QuotaExceeded", "message": "waits"},
+            [("Normal", "QuotaExceeded", "waits")],
+            id="waiting-for-the-namespace-quota-is-normal",
+        ),
+        pytest.param(
+            {"phase": "Running", "reason": "Running"},
+            {"phase": "Failed", "reason": "OutOfMemory", "message": "exit 137"},
+            [("Warning", "OutOfMemory", "exit 137")],
+            id="a-failure-is-a-warning",
+        ),
+        pytest.param(
+            {"phase": "Running", "reason": "Running"},
+            {"phase": "Cancelled", "reason": "TaskStopped", "message": "stopped"},
+            [("Warning", "TaskStopped", "stopped")],
+            id="a-cancellation-is-a-warning",
+        ),
+        pytest.param(
+            {"phase": "Suspended", "reason": "Suspended"},
+            {"phase": "Starting", "reason": "Starting", "message": "starting attempt 2"},
+            [
+                ("Normal", "Resumed", "spec.suspend is false: the job runs again"),
+                ("Normal", "Starting", "starting attempt 2"),
+            ],
+            id="resuming-says-so-as-a-job-does",
+        ),
+        pytest.param(
+            {"phase": "Running", "reason": "Running", "message": "a"},
+            {"phase": "Running", "reason": "Running", "message": "b"},
+            [],
+            id="no-event-without-a-phase-or-reason-change",
+        ),
+    ],
+)
+def test_a_status_change_posts_the_events_a_job_would(old, new, expected):
+    from odm_operator.plan.status import phase_events
+
+    assert phase_events(old, new) == expected

@@ -186,6 +186,26 @@ def phase_changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
     return (old.get("phase"), old.get("reason")) != (new.get("phase"), new.get("reason"))
 
 
+# Reasons of an active job that say it is on its way, not that an attempt went wrong.
+PROGRESS_REASONS = frozenset({"Starting", "Running", "ScalingOut", "QuotaExceeded"})
+
+
+def phase_events(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(type, reason, message) of the Events a status change is worth, the way a batch/v1 Job's controller posts
+    them: one per phase or reason change, Warning for a failure and for an attempt that ended badly and is being
+    retried (SpotInterruption, OutOfMemory, ...), and Resumed when a suspended job runs again."""
+    if not phase_changed(old, new):
+        return []
+    phase = new.get("phase")
+    reason = new.get("reason") or phase or ""
+    events = []
+    if old.get("phase") == "Suspended" and phase != "Suspended":
+        events.append(("Normal", "Resumed", "spec.suspend is false: the job runs again"))
+    warning = phase in STALLED or (phase in ACTIVE and reason not in PROGRESS_REASONS)
+    events.append(("Warning" if warning else "Normal", reason, new.get("message") or ""))
+    return events
+
+
 def spec_drift(old: dict[str, Any] | None, new: dict[str, Any] | None) -> list[str]:
     """Top-level spec fields that changed, other than ``suspend`` (the one field a user may change)."""
     old, new = old or {}, new or {}
