@@ -62,6 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     add_check_command(sub)
     _add_runtime_commands(sub)
     gateway_cli.add_command(sub)
+    from .logs_cli import add_command as add_logs_command  # `odm-operator logs`
+
+    add_logs_command(sub)
     return parser
 
 

@@ -53,6 +53,7 @@ from .plan.status import (
     now_rfc3339,
     only_live_fields_changed,
     phase_changed,
+    phase_events,
     with_drift,
 )
 from .plan.versions import arrival
@@ -335,6 +336,9 @@ class Runtime:
                     self._stop_task(
                         action.cluster or self._cluster_of(status), action.task_arn, action.reason
                     )
+                    self.events(
+                        body, "Normal", "TaskStopped", f"stopped ECS task {action.task_arn}: {action.reason}"
+                    )
             status = self._write(body, status, decision.status)
             requeue = decision.requeue_after
             again = False
@@ -489,6 +493,7 @@ class Runtime:
             log.info(
                 "Started task job=%s/%s attempt=%d task=%s", job.namespace, job.name, attempt, observed.arn
             )
+            self.events(body, "Normal", "TaskStarted", _task_message(attempt, observed, "started"))
             new = plan.after_run_task(
                 status, attempt, observed, now, job.generation, self.settings.log_stream_prefix
             )
@@ -527,6 +532,7 @@ class Runtime:
         self.tracker.record(task)
         self._watch(job.uid, cluster, task.arn)
         log.info("Adopted task job=%s/%s attempt=%d task=%s", job.namespace, job.name, attempt, task.arn)
+        self.events(body, "Normal", "TaskAdopted", _task_message(attempt, task, "found (adopted)"))
         new = plan.after_run_task(
             status, attempt, task, _now(), job.generation, self.settings.log_stream_prefix
         )
@@ -717,8 +723,8 @@ class Runtime:
         if phase_changed(old, new):
             if new.get("phase") in FINISHED:
                 self._wake_waiting(meta["namespace"])
-            kind = "Warning" if new.get("phase") == "Failed" else "Normal"
-            self.events(body, kind, new.get("reason") or new.get("phase") or "", new.get("message") or "")
+            for kind, reason, message in phase_events(old, new):
+                self.events(body, kind, reason, message)
             log.info(
                 "Changed phase job=%s/%s phase=%s reason=%s",
                 meta["namespace"],
@@ -759,6 +765,15 @@ def kept_fields(obj: Any) -> dict[str, Any]:
     if obj.get("status") is not None:
         kept["status"] = copy.deepcopy(dict(obj["status"]))
     return kept
+
+
+def _task_message(attempt: int, task: Any, what: str) -> str:
+    """The Event text naming an attempt's ECS task, as a Job's SuccessfulCreate names its pod."""
+    where = f" on {task.capacity_provider}" if task.capacity_provider else ""
+    definition = (
+        f", task definition {task.task_definition_arn.rsplit('/', 1)[-1]}" if task.task_definition_arn else ""
+    )
+    return f"attempt {attempt}: {what} ECS task {task.arn}{where}{definition}"
 
 
 def _active_attempt(status: dict[str, Any]) -> dict[str, Any] | None:

@@ -186,7 +186,11 @@ class ODMJobSpec(_Spec):
 class Condition(_Status):
     """A Kubernetes condition: one aspect of the job's state."""
 
-    type: str = Field(description="Accepted, CapacityReady, Running, Complete or Failed.")
+    type: str = Field(
+        description="Accepted, CapacityReady, Running, Complete, Failed, Suspended, SpecChangeIgnored, and the "
+        "ones GitOps tools read (kstatus): Ready (True only on success), Reconciling (True while under way), "
+        "Stalled (True when ended without success)."
+    )
     status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
     reason: str = Field(description="CamelCase reason for the last transition.")
     message: str = Field("", description="Human-readable details.")
@@ -276,7 +280,7 @@ class ODMJobStatus(_Status):
     message: str | None = Field(None, description="What happened and what to do, in a sentence.")
     observed_generation: int | None = Field(None, description="metadata.generation the status reflects.")
     conditions: list[Condition] = Field(
-        default_factory=list, description="Accepted, CapacityReady, Running, ..."
+        default_factory=list, description="Ready, Reconciling, Stalled, Accepted, CapacityReady, Running, ..."
     )
     progress: Progress | None = Field(None, description="ODM stage and percent while running.")
     sizing: Sizing | None = Field(None, description="How resources were derived from the dataset.")

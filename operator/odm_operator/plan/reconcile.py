@@ -18,7 +18,7 @@ from .. import contract
 from ..api.types import ODMJobSpec
 from .observed import ObservedTask
 from .outcome import Outcome, classify
-from .status import FINISHED, STARTING_STATES, now_rfc3339, parse_time, with_phase
+from .status import FINISHED, STARTING_STATES, now_rfc3339, parse_time, settled, with_phase
 
 # Attempt reasons that count against backoffLimit (a retry of the same work on new capacity).
 RETRYABLE_REASONS = frozenset(
@@ -115,6 +115,13 @@ class Decision:
 
 
 def decide(job: JobView, observed: ObservedTask | None, now: datetime, timing: Timing) -> Decision:
+    decision = _decide(job, observed, now, timing)
+    # Every pass ends with observedGeneration and the conditions recomputed (written only if they changed).
+    decision.status = settled(decision.status, now_rfc3339(now), job.generation)
+    return decision
+
+
+def _decide(job: JobView, observed: ObservedTask | None, now: datetime, timing: Timing) -> Decision:
     status = copy.deepcopy(job.status)
     stamp = now_rfc3339(now)
 
