@@ -31,7 +31,7 @@ from .janitor import Janitor
 from .k8s import KubeWriter
 from .plan import aws_retries
 from .plan import reconcile as plan
-from .plan.admission import check_job
+from .plan.admission import check_job, spec_in_effect
 from .plan.desired import (
     JobRef,
     TaskSize,
@@ -399,6 +399,9 @@ class Runtime:
             return cached.errors, cached.spec
         errors = check_job(body, self.settings)
         spec = parse_spec(body["spec"]) if not errors else None
+        if cached is not None and (body.get("status") or {}).get("phase"):
+            # an accepted spec stays in effect (immutable but for spec.suspend)
+            errors, spec = spec_in_effect(cached.spec, errors, spec, body["spec"].get("suspend", False))
         self._admitted[meta["uid"]] = _Admitted(meta.get("generation"), errors, spec)
         return errors, spec
 

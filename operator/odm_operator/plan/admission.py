@@ -125,3 +125,15 @@ def _override_shares(spec: Any, job: JobRef) -> list[tuple[str, int]]:
 def _describe(size: Any) -> str:
     gpu = f", {size.gpus} GPU" if size.gpus else ""
     return f"{size.cpu_units / 1024:g} vCPU, {format_mib(size.memory_mib)}{gpu}"
+
+
+def spec_in_effect(
+    accepted: Any, errors: list[FieldError], new: Any, new_suspend: bool
+) -> tuple[list[FieldError], Any]:
+    """The spec a job runs with after a new generation: the spec is immutable once accepted except
+    ``spec.suspend`` (the CRD's CEL rule; without it the operator reports the change as SpecChangeIgnored), so a
+    job that had an accepted spec keeps it, with only ``suspend`` taken from the new generation; the errors of a
+    refused change do not fail the running work. A job never accepted takes the new generation as it is."""
+    if accepted is None:
+        return errors, new
+    return [], accepted.model_copy(update={"suspend": bool(new_suspend)})
