@@ -43,7 +43,7 @@ from .plan.desired import (
 )
 from .plan.observed import from_describe
 from .plan.outputs import outputs_from
-from .plan.policy import Peer, check_policy, quota_wait
+from .plan.policy import Peer, check_policy, needs_peers, operator_wait, quota_wait, with_defaults
 from .plan.sizing import SizingError, escalated
 from .plan.status import (
     FINISHED,
@@ -67,6 +67,8 @@ FINALIZER = f"{API_GROUP}/finalizer"
 # A job whose capacity provider another pass is creating comes back this much later instead of holding one of the
 # dispatcher's threads while it waits (a burst of EC2 jobs would otherwise hold them all and stall Fargate jobs).
 CAPACITY_BUSY_RETRY_SECONDS = 0.25
+# Waiting jobs of other namespaces woken when a job finishes (the operator-wide ceilings free a slot at a time).
+WAKE_OLDEST = 8
 
 
 class TransientError(Exception):
@@ -198,31 +200,53 @@ class Runtime:
         """The namespace's jobs as the concurrency quota sees them (only computed where a quota is set)."""
         if not self._needs_peers(namespace):
             return []
-        peers = []
-        for body in list(self._bodies.values()):
-            meta = body["metadata"]
-            if meta["namespace"] != namespace:
-                continue
-            phase = (body.get("status") or {}).get("phase")
-            peers.append(
-                Peer(
-                    name=meta["name"],
-                    created=str(meta.get("creationTimestamp") or ""),
-                    active=phase not in FINISHED and not (body.get("spec") or {}).get("suspend"),
-                    started=phase in ("Starting", "Running"),
-                )
-            )
-        return peers
+        return [
+            self._peer(body)
+            for body in list(self._bodies.values())
+            if body["metadata"]["namespace"] == namespace
+        ]
+
+    def _peer(self, body: dict[str, Any]) -> Peer:
+        meta, spec = body["metadata"], body.get("spec") or {}
+        status = body.get("status") or {}
+        phase = status.get("phase")
+        capacity = spec.get("capacity") or {}
+        managed = capacity.get("type", "ec2") == "ec2" and not (
+            capacity.get("provider") or self.settings.capacity_provider
+        )
+        return Peer(
+            name=meta["name"],
+            created=str(meta.get("creationTimestamp") or ""),
+            active=phase not in FINISHED and not spec.get("suspend"),
+            started=phase in ("Starting", "Running"),
+            namespace=meta["namespace"],
+            instances=int(capacity.get("maxInstances", 10)) if managed else 0,
+            provider=str((status.get("aws") or {}).get("capacityProvider") or "") if managed else "",
+        )
+
+    def _operator_wait(self, body: dict[str, Any]) -> str | None:
+        """Why the operator-wide ceilings (maxActiveJobs, maxManagedInstances) hold this job back, if they do.
+        Every job is looked at only when a ceiling can bind (plan/policy.py needs_peers)."""
+        me = self._peer(body)
+        if not needs_peers(self.settings, me, len(self._bodies)):
+            return None
+        return operator_wait(self.settings, me, [self._peer(b) for b in list(self._bodies.values())])
 
     def _wake_waiting(self, namespace: str) -> None:
-        """A slot of the namespace's concurrency quota may have freed: the jobs waiting for one get a pass now
-        rather than at their next resync."""
-        if not self._needs_peers(namespace):
-            return
+        """A slot of the namespace's concurrency quota (or of an operator-wide ceiling) may have freed: the jobs
+        waiting for one get a pass now rather than at their next resync. Of the other namespaces' waiting jobs
+        only the oldest few: a finished job frees one slot, and waking every waiting job would cost a pass each."""
+        local = self._needs_peers(namespace)
+        others: list[tuple[str, str]] = []
         for uid, body in list(self._bodies.items()):
-            waiting = (body.get("status") or {}).get("reason") == "QuotaExceeded"
-            if waiting and body["metadata"]["namespace"] == namespace:
+            if (body.get("status") or {}).get("reason") != "QuotaExceeded":
+                continue
+            if local and body["metadata"]["namespace"] == namespace:
                 self.dispatch.submit(uid)
+            else:
+                others.append((str(body["metadata"].get("creationTimestamp") or ""), uid))
+        for _, uid in sorted(others)[:WAKE_OLDEST]:
+            self.dispatch.submit(uid)
 
     def _reconcile_known(self, uid: str) -> None:
         body = self._bodies.get(uid)
@@ -279,6 +303,9 @@ class Runtime:
         quota = quota_wait(
             self.settings, meta["namespace"], meta["name"], str(meta.get("creationTimestamp") or ""), peers
         )
+        waiting = status.get("phase") not in FINISHED and _active_attempt(status) is None
+        if quota is None and spec is not None and not policy and waiting:
+            quota = self._operator_wait(body)
         job = plan.JobView(
             namespace=meta["namespace"],
             name=meta["name"],
@@ -347,6 +374,8 @@ class Runtime:
             return cached.errors, cached.spec
         errors = check_job(body, self.settings)
         spec = parse_spec(body["spec"]) if not errors else None
+        if spec is not None:  # the namespace's default task role, the default deadline (plan/policy.py)
+            spec = with_defaults(spec, self.settings, meta["namespace"])
         self._admitted[meta["uid"]] = _Admitted(meta.get("generation"), errors, spec)
         return errors, spec
 

@@ -160,7 +160,11 @@ POLICIES = {
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory):
     state = tmp_path_factory.mktemp("sandbox")
-    settings = {"ODM_OPERATOR_NAMESPACE_POLICIES": json.dumps(POLICIES)}
+    settings = {
+        "ODM_OPERATOR_NAMESPACE_POLICIES": json.dumps(POLICIES),
+        # Closed by default: the sandbox's provider and the ones tests/e2e/test_capacity.py creates, t<N>-cp.
+        "ODM_OPERATOR_ALLOWED_PROVIDERS": json.dumps(["sandbox-ec2", "t*-cp"]),
+    }
     with Stack(state, time_scale=TIME_SCALE, settings=settings) as running:
         yield running
 
