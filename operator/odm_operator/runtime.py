@@ -43,6 +43,7 @@ from .plan.desired import (
 )
 from .plan.observed import from_describe
 from .plan.outputs import outputs_from
+from .plan.ownership import foreign
 from .plan.policy import Peer, check_policy, needs_peers, operator_wait, quota_wait, with_defaults
 from .plan.sizing import SizingError, escalated
 from .plan.status import (
@@ -258,10 +259,19 @@ class Runtime:
             self.reconcile(body)
 
     def _watch(self, uid: str, cluster: str, arn: str) -> None:
-        self._owners[arn] = uid
+        owner = self._owners.setdefault(arn, uid)
+        if owner != uid:  # another job's task named in this job's status: its pass finds it foreign
+            log.warning(
+                "Not watching a task another job watches task=%s job uid=%s owner uid=%s", arn, uid, owner
+            )
+            return
         self.tracker.watch(cluster, arn)
 
-    def _forget(self, arn: str) -> None:
+    def _forget(self, arn: str, uid: str | None = None) -> None:
+        """Stop tracking ``arn``; with ``uid``, only if that job is the one tracking it (a foreign ARN in a job's
+        status must not end the real owner's tracking)."""
+        if uid is not None and self._owners.get(arn, uid) != uid:
+            return
         self._owners.pop(arn, None)
         self.tracker.forget(arn)
 
@@ -401,7 +411,7 @@ class Runtime:
         if isinstance(action, plan.Watch):
             self._watch(job.uid, action.cluster or cluster, action.task_arn)
         elif isinstance(action, plan.Forget):
-            self._forget(action.task_arn)
+            self._forget(action.task_arn, job.uid)
         elif isinstance(action, plan.Stop):
             pass  # done before the status write (see _reconcile)
         elif isinstance(action, plan.CollectOutputs):
@@ -494,7 +504,7 @@ class Runtime:
             raise TransientError(exc.message) from exc
         seen = now_rfc3339()
         mine = [from_describe(t, observed_at=seen) for t in tasks]
-        mine = [t for t in mine if t.attempt == attempt]
+        mine = [t for t in mine if t.attempt == attempt and foreign(t, job.uid) is None]
         if not mine:
             log.info("Found no task to adopt job=%s/%s attempt=%d", job.namespace, job.name, attempt)
             return self._start(body, job, status, attempt), True
@@ -647,16 +657,26 @@ class Runtime:
             cluster = self._cluster_of(status)
             if active is not None and status.get("phase") not in FINISHED:
                 reason = f"odm-operator: ODMJob {meta['namespace']}/{meta['name']} was deleted"
-                arns = [active["taskArn"]] if active.get("taskArn") else []
-                if not arns:  # in flight: RunTask may have happened; find it
+                known = self.tracker.get(active.get("taskArn"))
+                if known is not None and foreign(known, meta["uid"]) is None:
+                    arns = [known.arn]  # the tracker's last answer says it is this job's
+                else:  # in flight, not yet described, or another job's ARN in status: find this job's own
                     try:
                         tasks = self.ecs.tasks_started_by(cluster, contract.started_by(meta["uid"]))
                     except AwsCallError as exc:
                         raise TransientError(exc.message) from exc
-                    arns = [t["taskArn"] for t in tasks if t.get("lastStatus") != "STOPPED"]
+                    seen = [from_describe(t) for t in tasks]
+                    arns = [t.arn for t in seen if not t.stopped and foreign(t, meta["uid"]) is None]
+                    if known is not None and known.arn not in arns and foreign(known, meta["uid"]):
+                        log.warning(
+                            "Left alone a task of another job named in status job=%s/%s: %s",
+                            meta["namespace"],
+                            meta["name"],
+                            foreign(known, meta["uid"]),
+                        )
                 for arn in arns:
                     self._stop_task(cluster, arn, reason)
-                    self._forget(arn)
+                    self._forget(arn, meta["uid"])
                     log.info(
                         "Stopped task of deleted job job=%s/%s task=%s", meta["namespace"], meta["name"], arn
                     )
