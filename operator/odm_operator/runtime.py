@@ -354,6 +354,8 @@ class Runtime:
                     self._stop_task(
                         action.cluster or self._cluster_of(status), action.task_arn, action.reason
                     )
+                elif isinstance(action, plan.StopOwn):
+                    self._stop_own(action.cluster or self._cluster_of(status), meta["uid"], action.reason)
             status = self._write(body, status, decision.status)
             requeue = decision.requeue_after
             again = False
@@ -627,6 +629,16 @@ class Runtime:
                 f"the input prefix {spec.input.s3_uri} holds no images (jpg, jpeg, tif, tiff, png, dng)"
             )
         return dataset
+
+    def _stop_own(self, cluster: str, uid: str, reason: str) -> None:
+        """Stop the tasks ECS lists as started by job ``uid`` (and whose own record says so)."""
+        try:
+            tasks = [from_describe(t) for t in self.ecs.tasks_started_by(cluster, contract.started_by(uid))]
+        except AwsCallError as exc:
+            raise TransientError(exc.message) from exc
+        for task in tasks:
+            if not task.stopped and foreign(task, uid) is None:
+                self._stop_task(cluster, task.arn, reason)
 
     def _stop_task(self, cluster: str, arn: str, reason: str) -> None:
         try:

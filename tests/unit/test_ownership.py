@@ -102,7 +102,10 @@ VICTIM_WAITING = ObservedTask(ARN, "PROVISIONING", created_at=ts(-500), started_
 def test_a_foreign_task_in_status_is_reported_and_left_alone(spec, observed):
     d = plan.decide(view(tampered(), **spec), observed, NOW, TIMING)
     assert not any(isinstance(a, plan.Stop) for a in d.actions)
-    assert d.actions == [plan.Forget(ARN)], "only this job's tracking of the ARN is dropped"
+    assert d.actions[0] == plan.Forget(ARN), "only this job's tracking of the ARN is dropped"
+    assert [type(a) for a in d.actions[1:]] == [plan.StopOwn], (
+        "its own tasks, found by startedBy, are stopped"
+    )
     assert (d.status["phase"], d.status["reason"]) == ("Failed", "ForeignTask")
     assert "odm/victim-uid" in d.status["message"] and "did not stop" in d.status["message"]
     assert "progress" not in d.status and "exitCode" not in d.status["attempts"][0]

@@ -74,6 +74,15 @@ class Stop:
 
 
 @dataclass(frozen=True)
+class StopOwn:
+    """Stop whatever tasks ECS lists as started by this job (ListTasks by startedBy): used when status no longer
+    says which task is the job's, so the job does not leave its own task running as it fails."""
+
+    cluster: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class Watch:
     cluster: str
     task_arn: str
@@ -96,7 +105,7 @@ class CollectOutputs:
     output_uri: str
 
 
-Action = Start | Adopt | Stop | Watch | Forget | DeleteJob | CollectOutputs
+Action = Start | Adopt | Stop | StopOwn | Watch | Forget | DeleteJob | CollectOutputs
 
 
 @dataclass
@@ -187,9 +196,9 @@ def _foreign_task(
         f"status.attempts[{active['number'] - 1}].taskArn names a task of another job: {why}. The operator did "
         "not stop, adopt or read it; status was changed by someone other than the operator"
     )
-    return Decision(
-        with_phase(status, "Failed", "ForeignTask", message, stamp, job.generation), [Forget(arn)]
-    )
+    cluster = (status.get("aws") or {}).get("cluster") or ""
+    actions: list[Action] = [Forget(arn), StopOwn(cluster, _why(job, "status named another job's task"))]
+    return Decision(with_phase(status, "Failed", "ForeignTask", message, stamp, job.generation), actions)
 
 
 def _finished(job: JobView, status: dict[str, Any], now: datetime, timing: Timing) -> Decision:

@@ -94,6 +94,8 @@ class Stack:
             "ODM_OPERATOR_ALLOWED_PROVIDERS": json.dumps([SANDBOX_PROVIDER]),
             "ODM_OPERATOR_MAX_ACTIVE_JOBS": str(SANDBOX_MAX_ACTIVE_JOBS),
             "ODM_OPERATOR_MAX_MANAGED_INSTANCES": str(SANDBOX_MAX_ACTIVE_JOBS),
+            # 48 simulated hours pass in under five real minutes at the e2e tests' clock: 30 days instead.
+            "ODM_OPERATOR_DEFAULT_ACTIVE_DEADLINE_SECONDS": str(30 * 86400),
             **self.extra_settings,
         }
         self._write_env_files()
