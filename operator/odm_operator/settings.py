@@ -12,7 +12,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Pinned so a job renders the same task definition family on every operator build (the family is a hash of it).
 DEFAULT_ODM_IMAGE = "opendronemap/odm:3.6.0"
-# ODM's CUDA build; used when a job asks for a GPU and names no image of its own.
+# ODM's CUDA build; used when a job asks for a GPU and names no image of its own. Upstream publishes it only as the
+# moving tag :gpu (ODM's .github/workflows/publish-docker-gpu.yaml pushes no versioned GPU tag): in production pin
+# it by digest (odmGpuImage: opendronemap/odm:gpu@sha256:...) or mirror it to your registry under a version tag.
 DEFAULT_ODM_GPU_IMAGE = "opendronemap/odm:gpu"
 # The AWS CLI v2 image from ECR Public (no Docker Hub pull limits); its entrypoint is `aws`.
 DEFAULT_STAGE_IMAGE = "public.ecr.aws/aws-cli/aws-cli:2.17.0"

@@ -449,6 +449,13 @@ def job(name, created, ns="n", active=True, started=False, instances=0, provider
             False,
             id="fargate or an existing provider uses no managed instances",
         ),
+        pytest.param(
+            {"max_active_jobs": None, "max_managed_instances": 15},
+            job("c", "3", instances=10),
+            [job("a", "1", started=True, instances=10)],
+            True,
+            id="a starting job whose group is not recorded yet counts on its own",
+        ),
     ],
 )
 def test_the_operator_wide_ceilings_make_jobs_wait(settings, me, peers, waits):

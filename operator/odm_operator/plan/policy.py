@@ -345,18 +345,13 @@ def operator_wait(settings: Settings, me: Peer, peers: list[Peer]) -> str | None
     if total is not None and me.instances:
         in_use: dict[str, int] = {}
         for p in peers:
-            if (
-                p.active
-                and p.started
-                and p.provider
-                and p.instances
-                and (p.namespace, p.name)
-                != (
-                    me.namespace,
-                    me.name,
-                )
+            if not (p.active and p.started and p.instances) or (p.namespace, p.name) == (
+                me.namespace,
+                me.name,
             ):
-                in_use[p.provider] = p.instances
+                continue
+            # A starting job whose group is not recorded yet counts on its own (conservative: it may share one).
+            in_use[p.provider or f"?{p.namespace}/{p.name}"] = p.instances
         if me.provider and me.provider in in_use:
             return None  # shares a group already counted
         used = sum(in_use.values())
