@@ -482,6 +482,13 @@ def test_the_operator_wide_ceilings_make_jobs_wait(settings, me, peers, waits):
             False,
             id="no ceilings",
         ),
+        pytest.param(
+            {"max_managed_instances": 1000},
+            job("a", "1", instances=10),
+            10,
+            False,
+            id="ten jobs at the per-job ceiling (100) cannot pass 1000 instances",
+        ),
     ],
 )
 def test_every_job_is_gathered_only_when_a_ceiling_can_bind(settings, me, known, needed):

@@ -366,7 +366,10 @@ def operator_wait(settings: Settings, me: Peer, peers: list[Peer]) -> str | None
 
 def needs_peers(settings: Settings, me: Peer, known_jobs: int) -> bool:
     """Whether ``operator_wait`` can hold this job back at all, so the runtime gathers every job only then: the
-    active-jobs ceiling only binds when more jobs exist than it allows."""
+    active-jobs ceiling only binds when more jobs exist than it allows, the instance ceiling only when the jobs'
+    maxInstances could add up past it."""
     if settings.max_active_jobs is not None and known_jobs > settings.max_active_jobs:
         return True
-    return settings.max_managed_instances is not None and me.instances > 0
+    total = settings.max_managed_instances
+    # Every job at the per-job ceiling cannot pass the total either: nothing to add up.
+    return total is not None and me.instances > 0 and known_jobs * settings.max_instances_ceiling > total

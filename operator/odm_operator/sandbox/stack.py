@@ -93,7 +93,7 @@ class Stack:
             # the operator-wide ceilings are lifted for the load tests of a thousand jobs at once.
             "ODM_OPERATOR_ALLOWED_PROVIDERS": json.dumps([SANDBOX_PROVIDER]),
             "ODM_OPERATOR_MAX_ACTIVE_JOBS": str(SANDBOX_MAX_ACTIVE_JOBS),
-            "ODM_OPERATOR_MAX_MANAGED_INSTANCES": str(SANDBOX_MAX_ACTIVE_JOBS),
+            "ODM_OPERATOR_MAX_MANAGED_INSTANCES": str(SANDBOX_MAX_ACTIVE_JOBS * 100),
             # 48 simulated hours pass in under five real minutes at the e2e tests' clock: 30 days instead.
             "ODM_OPERATOR_DEFAULT_ACTIVE_DEADLINE_SECONDS": str(30 * 86400),
             **self.extra_settings,
