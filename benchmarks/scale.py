@@ -43,7 +43,7 @@ from typing import Any
 import kubernetes
 
 from odm_sandbox.aws.timings import Timings
-from odm_sandbox.stack import SANDBOX_POLL_SECONDS, Stack
+from odm_sandbox.stack import SANDBOX_POLL_SECONDS, Stack, operator_base_env
 
 REPO = Path(__file__).resolve().parents[1]
 GROUP, VERSION, PLURAL = "odm-operator.io", "v1alpha1", "odmjobs"
@@ -195,7 +195,7 @@ def process_stats(pid: int) -> dict[str, float]:
 
 
 def _start_naive(stack: Stack, namespace: str, log_path: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, **stack.operator_env, "PYTHONUNBUFFERED": "1"}
+    env = {**operator_base_env(), **stack.operator_env, "PYTHONUNBUFFERED": "1"}
     log = open(log_path, "ab")  # noqa: SIM115 - the child owns it; closed when the run ends
     return subprocess.Popen(
         [sys.executable, str(REPO / "benchmarks" / "naive_operator.py"), "--namespace", namespace],

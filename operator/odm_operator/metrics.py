@@ -150,7 +150,11 @@ _server_lock = threading.Lock()
 _server_port: int | None = None
 
 
-def serve(port: int, addr: str = "0.0.0.0") -> int | None:
+# Loopback unless configured: the endpoint has no authentication (the Helm chart binds the pod IP instead).
+DEFAULT_BIND_ADDRESS = "127.0.0.1"
+
+
+def serve(port: int, addr: str = DEFAULT_BIND_ADDRESS) -> int | None:
     """Serve ``/metrics`` on ``port`` (once per process); 0 turns it off. Returns the port, or None."""
     global _server_port
     if not port:

@@ -44,7 +44,8 @@ from .plan.desired import (
 )
 from .plan.observed import from_describe
 from .plan.outputs import outputs_from
-from .plan.policy import Peer, check_policy, quota_wait
+from .plan.ownership import foreign
+from .plan.policy import Peer, check_policy, needs_peers, operator_wait, quota_wait, with_defaults
 from .plan.settings_check import check_settings, problems_for
 from .plan.sizing import SizingError, escalated
 from .plan.status import (
@@ -70,6 +71,8 @@ FINALIZER = f"{API_GROUP}/finalizer"
 # A job whose capacity provider another pass is creating comes back this much later instead of holding one of the
 # dispatcher's threads while it waits (a burst of EC2 jobs would otherwise hold them all and stall Fargate jobs).
 CAPACITY_BUSY_RETRY_SECONDS = 0.25
+# Waiting jobs of other namespaces woken when a job finishes (the operator-wide ceilings free a slot at a time).
+WAKE_OLDEST = 8
 
 
 class TransientError(Exception):
@@ -210,31 +213,53 @@ class Runtime:
         """The namespace's jobs as the concurrency quota sees them (only computed where a quota is set)."""
         if not self._needs_peers(namespace):
             return []
-        peers = []
-        for body in list(self._bodies.values()):
-            meta = body["metadata"]
-            if meta["namespace"] != namespace:
-                continue
-            phase = (body.get("status") or {}).get("phase")
-            peers.append(
-                Peer(
-                    name=meta["name"],
-                    created=str(meta.get("creationTimestamp") or ""),
-                    active=phase not in FINISHED and not (body.get("spec") or {}).get("suspend"),
-                    started=phase in ("Starting", "Running"),
-                )
-            )
-        return peers
+        return [
+            self._peer(body)
+            for body in list(self._bodies.values())
+            if body["metadata"]["namespace"] == namespace
+        ]
+
+    def _peer(self, body: dict[str, Any]) -> Peer:
+        meta, spec = body["metadata"], body.get("spec") or {}
+        status = body.get("status") or {}
+        phase = status.get("phase")
+        capacity = spec.get("capacity") or {}
+        managed = capacity.get("type", "ec2") == "ec2" and not (
+            capacity.get("provider") or self.settings.capacity_provider
+        )
+        return Peer(
+            name=meta["name"],
+            created=str(meta.get("creationTimestamp") or ""),
+            active=phase not in FINISHED and not spec.get("suspend"),
+            started=phase in ("Starting", "Running"),
+            namespace=meta["namespace"],
+            instances=int(capacity.get("maxInstances", 10)) if managed else 0,
+            provider=str((status.get("aws") or {}).get("capacityProvider") or "") if managed else "",
+        )
+
+    def _operator_wait(self, body: dict[str, Any]) -> str | None:
+        """Why the operator-wide ceilings (maxActiveJobs, maxManagedInstances) hold this job back, if they do.
+        Every job is looked at only when a ceiling can bind (plan/policy.py needs_peers)."""
+        me = self._peer(body)
+        if not needs_peers(self.settings, me, len(self._bodies)):
+            return None
+        return operator_wait(self.settings, me, [self._peer(b) for b in list(self._bodies.values())])
 
     def _wake_waiting(self, namespace: str) -> None:
-        """A slot of the namespace's concurrency quota may have freed: the jobs waiting for one get a pass now
-        rather than at their next resync."""
-        if not self._needs_peers(namespace):
-            return
+        """A slot of the namespace's concurrency quota (or of an operator-wide ceiling) may have freed: the jobs
+        waiting for one get a pass now rather than at their next resync. Of the other namespaces' waiting jobs
+        only the oldest few: a finished job frees one slot, and waking every waiting job would cost a pass each."""
+        local = self._needs_peers(namespace)
+        others: list[tuple[str, str]] = []
         for uid, body in list(self._bodies.items()):
-            waiting = (body.get("status") or {}).get("reason") == "QuotaExceeded"
-            if waiting and body["metadata"]["namespace"] == namespace:
+            if (body.get("status") or {}).get("reason") != "QuotaExceeded":
+                continue
+            if local and body["metadata"]["namespace"] == namespace:
                 self.dispatch.submit(uid)
+            else:
+                others.append((str(body["metadata"].get("creationTimestamp") or ""), uid))
+        for _, uid in sorted(others)[:WAKE_OLDEST]:
+            self.dispatch.submit(uid)
 
     def _reconcile_known(self, uid: str) -> None:
         body = self._bodies.get(uid)
@@ -246,10 +271,19 @@ class Runtime:
             self.reconcile(body)
 
     def _watch(self, uid: str, cluster: str, arn: str) -> None:
-        self._owners[arn] = uid
+        owner = self._owners.setdefault(arn, uid)
+        if owner != uid:  # another job's task named in this job's status: its pass finds it foreign
+            log.warning(
+                "Not watching a task another job watches task=%s job uid=%s owner uid=%s", arn, uid, owner
+            )
+            return
         self.tracker.watch(cluster, arn)
 
-    def _forget(self, arn: str) -> None:
+    def _forget(self, arn: str, uid: str | None = None) -> None:
+        """Stop tracking ``arn``; with ``uid``, only if that job is the one tracking it (a foreign ARN in a job's
+        status must not end the real owner's tracking)."""
+        if uid is not None and self._owners.get(arn, uid) != uid:
+            return
         self._owners.pop(arn, None)
         self.tracker.forget(arn)
 
@@ -295,6 +329,9 @@ class Runtime:
         quota = quota_wait(
             self.settings, meta["namespace"], meta["name"], str(meta.get("creationTimestamp") or ""), peers
         )
+        waiting = status.get("phase") not in FINISHED and _active_attempt(status) is None
+        if quota is None and spec is not None and not policy and waiting:
+            quota = self._operator_wait(body)
         job = plan.JobView(
             namespace=meta["namespace"],
             name=meta["name"],
@@ -339,6 +376,8 @@ class Runtime:
                     self.events(
                         body, "Normal", "TaskStopped", f"stopped ECS task {action.task_arn}: {action.reason}"
                     )
+                elif isinstance(action, plan.StopOwn):
+                    self._stop_own(action.cluster or self._cluster_of(status), meta["uid"], action.reason)
             status = self._write(body, status, decision.status)
             requeue = decision.requeue_after
             again = False
@@ -402,6 +441,8 @@ class Runtime:
         if cached is not None and (body.get("status") or {}).get("phase"):
             # an accepted spec stays in effect (immutable but for spec.suspend)
             errors, spec = spec_in_effect(cached.spec, errors, spec, body["spec"].get("suspend", False))
+        if spec is not None:  # the namespace's default task role, the default deadline (plan/policy.py)
+            spec = with_defaults(spec, self.settings, meta["namespace"])
         self._admitted[meta["uid"]] = _Admitted(meta.get("generation"), errors, spec)
         return errors, spec
 
@@ -427,7 +468,7 @@ class Runtime:
         if isinstance(action, plan.Watch):
             self._watch(job.uid, action.cluster or cluster, action.task_arn)
         elif isinstance(action, plan.Forget):
-            self._forget(action.task_arn)
+            self._forget(action.task_arn, job.uid)
         elif isinstance(action, plan.Stop):
             pass  # done before the status write (see _reconcile)
         elif isinstance(action, plan.CollectOutputs):
@@ -527,7 +568,7 @@ class Runtime:
             raise TransientError(exc.message) from exc
         seen = now_rfc3339()
         mine = [from_describe(t, observed_at=seen) for t in tasks]
-        mine = [t for t in mine if t.attempt == attempt]
+        mine = [t for t in mine if t.attempt == attempt and foreign(t, job.uid) is None]
         if not mine:
             log.info("Found no task to adopt job=%s/%s attempt=%d", job.namespace, job.name, attempt)
             return self._start(body, job, status, attempt), True
@@ -652,6 +693,16 @@ class Runtime:
             )
         return dataset
 
+    def _stop_own(self, cluster: str, uid: str, reason: str) -> None:
+        """Stop the tasks ECS lists as started by job ``uid`` (and whose own record says so)."""
+        try:
+            tasks = [from_describe(t) for t in self.ecs.tasks_started_by(cluster, contract.started_by(uid))]
+        except AwsCallError as exc:
+            raise TransientError(exc.message) from exc
+        for task in tasks:
+            if not task.stopped and foreign(task, uid) is None:
+                self._stop_task(cluster, task.arn, reason)
+
     def _stop_task(self, cluster: str, arn: str, reason: str) -> None:
         try:
             self.ecs.stop_task(cluster, arn, reason)
@@ -680,16 +731,26 @@ class Runtime:
         cluster = self._cluster_of(status)
         if active is not None and status.get("phase") not in FINISHED:
             reason = f"odm-operator: ODMJob {meta['namespace']}/{meta['name']} was deleted"
-            arns = [active["taskArn"]] if active.get("taskArn") else []
-            if not arns:  # in flight: RunTask may have happened; find it
+            known = self.tracker.get(active.get("taskArn"))
+            if known is not None and foreign(known, meta["uid"]) is None:
+                arns = [known.arn]  # the tracker's last answer says it is this job's
+            else:  # in flight, not yet described, or another job's ARN in status: find this job's own
                 try:
                     tasks = self.ecs.tasks_started_by(cluster, contract.started_by(meta["uid"]))
                 except AwsCallError as exc:
                     raise TransientError(exc.message) from exc
-                arns = [t["taskArn"] for t in tasks if t.get("lastStatus") != "STOPPED"]
+                seen = [from_describe(t) for t in tasks]
+                arns = [t.arn for t in seen if not t.stopped and foreign(t, meta["uid"]) is None]
+                if known is not None and known.arn not in arns and foreign(known, meta["uid"]):
+                    log.warning(
+                        "Left alone a task of another job named in status job=%s/%s: %s",
+                        meta["namespace"],
+                        meta["name"],
+                        foreign(known, meta["uid"]),
+                    )
             for arn in arns:
                 self._stop_task(cluster, arn, reason)
-                self._forget(arn)
+                self._forget(arn, meta["uid"])
                 log.info(
                     "Stopped task of deleted job job=%s/%s task=%s", meta["namespace"], meta["name"], arn
                 )

@@ -48,6 +48,23 @@ ECS_TASKS_TRUST = {
         {"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}
     ],
 }
+# Operator-wide ceilings of the local stack (the defaults, 50, are for real accounts; the benchmarks run 1000s).
+SANDBOX_MAX_ACTIVE_JOBS = 100_000
+
+
+def operator_base_env() -> dict[str, str]:
+    """The developer's environment without AWS_*, and with no AWS config or credentials file: a shell's real
+    credentials, profile, or AWS_ENDPOINT_URL_<SERVICE> (which wins over AWS_ENDPOINT_URL) must never reach the
+    sandboxed operator, whose AWS is the emulator alone."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        {
+            "AWS_CONFIG_FILE": os.devnull,  # no profile's endpoint_url, region or credential_process
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "AWS_EC2_METADATA_DISABLED": "true",  # never ask an instance metadata service for credentials
+        }
+    )
+    return env
 
 
 class Stack:
@@ -93,6 +110,13 @@ class Stack:
             "ODM_OPERATOR_TIME_SCALE": str(self.time_scale),
             "ODM_OPERATOR_METRICS_PORT": str(self.metrics_port),
             "ODM_OPERATOR_ODM_GPU_IMAGE": SANDBOX_GPU_IMAGE,
+            # The admin's side of the local stack: its own provider is allowed (closed by default otherwise), and
+            # the operator-wide ceilings are lifted for the load tests of a thousand jobs at once.
+            "ODM_OPERATOR_ALLOWED_PROVIDERS": json.dumps([SANDBOX_PROVIDER]),
+            "ODM_OPERATOR_MAX_ACTIVE_JOBS": str(SANDBOX_MAX_ACTIVE_JOBS),
+            "ODM_OPERATOR_MAX_MANAGED_INSTANCES": str(SANDBOX_MAX_ACTIVE_JOBS * 100),
+            # 48 simulated hours pass in under five real minutes at the e2e tests' clock: 30 days instead.
+            "ODM_OPERATOR_DEFAULT_ACTIVE_DEADLINE_SECONDS": str(30 * 86400),
             **self.extra_settings,
         }
         self._write_env_files()
@@ -146,7 +170,7 @@ class Stack:
 
     def start_operator(self) -> subprocess.Popen[bytes]:
         """Start (or restart) `odm-operator run` as a child; its log goes to STATE_DIR/operator.log."""
-        env = {**os.environ, **self.operator_env, "PYTHONUNBUFFERED": "1"}
+        env = {**operator_base_env(), **self.operator_env, "PYTHONUNBUFFERED": "1"}
         self._log = open(self.state_dir / "operator.log", "ab")  # noqa: SIM115 - closed in stop()
         self.operator = subprocess.Popen(
             [sys.executable, "-m", "odm_operator.cli", "run", "--standalone", "--liveness", ""],

@@ -157,6 +157,18 @@ POLICIES = {
         "spot_allowed": False,
     },
     "quota": {"max_concurrent_jobs": 2},
+    # The README's recommended multi-tenant policy, one per team (tests/e2e/test_multi_tenant.py).
+    **{
+        team: {
+            "allowed_input_prefixes": [f"s3://odm-sandbox-input/{team}/"],
+            "allowed_output_prefixes": [f"s3://odm-sandbox-output/{team}/"],
+            "default_task_role_arn": f"arn:aws:iam::123456789012:role/odm-{team}",
+            "max_cpu": 8,
+            "max_memory": "32Gi",
+            "max_concurrent_jobs": 4,
+        }
+        for team in ("team-a", "team-b")
+    },
 }
 
 
@@ -165,7 +177,12 @@ POLICIES = {
 @pytest.fixture(scope="package")
 def stack(tmp_path_factory: pytest.TempPathFactory):
     state = tmp_path_factory.mktemp("sandbox")
-    settings = {"ODM_OPERATOR_NAMESPACE_POLICIES": json.dumps(POLICIES)}
+    settings = {
+        "ODM_OPERATOR_NAMESPACE_POLICIES": json.dumps(POLICIES),
+        # Closed by default: the sandbox's provider and the ones tests/e2e/test_capacity.py creates, t<N>-cp.
+        "ODM_OPERATOR_ALLOWED_PROVIDERS": json.dumps(["sandbox-ec2", "t*-cp"]),
+        "ODM_OPERATOR_MAX_JOB_CPU": "16",  # the largest any e2e test asks for
+    }
     with Stack(state, time_scale=TIME_SCALE, settings=settings) as running:
         yield running
 

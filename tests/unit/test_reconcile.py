@@ -6,7 +6,8 @@ import pytest
 
 from odm_operator.api.validation import parse_spec
 from odm_operator.plan import reconcile as plan
-from odm_operator.plan.observed import ContainerState, ObservedTask, missing
+from odm_operator.plan.observed import ContainerState, missing
+from odm_operator.plan.observed import ObservedTask as _ObservedTask
 from odm_operator.plan.status import conditions, merge_patch, only_live_fields_changed, spec_drift, with_drift
 
 NOW = datetime(2026, 11, 21, 12, 0, 0, tzinfo=UTC)
@@ -18,6 +19,11 @@ SPEC = {
     "capacity": {"type": "fargate"},
     "backoffLimit": 1,
 }
+
+
+def ObservedTask(*args, **kwargs):  # noqa: N802 - the tasks of these tables are the job's own (startedBy)
+    kwargs.setdefault("started_by", "odm/uid-1")
+    return _ObservedTask(*args, **kwargs)
 
 
 def view(status=None, errors=(), **spec_changes):

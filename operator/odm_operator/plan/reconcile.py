@@ -18,6 +18,7 @@ from .. import contract
 from ..api.types import ODMJobSpec
 from .observed import ObservedTask
 from .outcome import Outcome, classify
+from .ownership import foreign
 from .status import FINISHED, STARTING_STATES, now_rfc3339, parse_time, settled, with_phase
 
 # Attempt reasons that count against backoffLimit (a retry of the same work on new capacity).
@@ -82,6 +83,15 @@ class Stop:
 
 
 @dataclass(frozen=True)
+class StopOwn:
+    """Stop whatever tasks ECS lists as started by this job (ListTasks by startedBy): used when status no longer
+    says which task is the job's, so the job does not leave its own task running as it fails."""
+
+    cluster: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class Watch:
     cluster: str
     task_arn: str
@@ -104,7 +114,7 @@ class CollectOutputs:
     output_uri: str
 
 
-Action = Start | Adopt | Stop | Watch | Forget | DeleteJob | CollectOutputs
+Action = Start | Adopt | Stop | StopOwn | Watch | Forget | DeleteJob | CollectOutputs
 
 
 @dataclass
@@ -142,6 +152,17 @@ def _decide(job: JobView, observed: ObservedTask | None, now: datetime, timing: 
     active = latest if latest and not latest.get("finishedAt") else None
     cluster = (status.get("aws") or {}).get("cluster") or ""
 
+    # The task in status must be this job's before anything is done to it or read from it (plan/ownership.py):
+    # status can be written by others. Until the tracker has described it, stopping waits for that answer.
+    task_arn = active.get("taskArn") if active else None
+    seen = observed is not None and observed.arn == task_arn
+    if task_arn and seen and observed is not None:
+        why = foreign(observed, job.uid)
+        if why:
+            return _foreign_task(job, status, active, why, stamp)
+    if task_arn and not seen and (spec.suspend or _past_deadline(spec, status, now, timing)):
+        return Decision(status, [Watch(cluster, task_arn)])
+
     if spec.suspend:
         return _suspend(job, status, active, observed, cluster, stamp)
     if job.config_errors and active is None:  # a task already running is still tracked to its end
@@ -173,6 +194,30 @@ def _decide(job: JobView, observed: ObservedTask | None, now: datetime, timing: 
     if observed is None or observed.arn != active["taskArn"]:
         return Decision(status, [Watch(cluster, active["taskArn"])], requeue_after=deadline_in)
     return _track(job, spec, status, active, observed, now, timing, deadline_in)
+
+
+def _past_deadline(spec: ODMJobSpec, status: dict[str, Any], now: datetime, timing: Timing) -> bool:
+    started = parse_time(status.get("startTime"))
+    deadline = spec.active_deadline_seconds
+    return bool(deadline and started and deadline - (now - started).total_seconds() * timing.time_scale <= 0)
+
+
+def _foreign_task(
+    job: JobView, status: dict[str, Any], active: dict[str, Any] | None, why: str, stamp: str
+) -> Decision:
+    """The attempt's task in status is another job's (status was written by someone else): nothing is done to it
+    and nothing read from it; the job fails saying so. Only this job's tracking of the ARN is dropped."""
+    assert active is not None
+    arn = active["taskArn"]
+    active["finishedAt"] = stamp
+    active["reason"] = "ForeignTask"
+    message = (
+        f"status.attempts[{active['number'] - 1}].taskArn names a task of another job: {why}. The operator did "
+        "not stop, adopt or read it; status was changed by someone other than the operator"
+    )
+    cluster = (status.get("aws") or {}).get("cluster") or ""
+    actions: list[Action] = [Forget(arn), StopOwn(cluster, _why(job, "status named another job's task"))]
+    return Decision(with_phase(status, "Failed", "ForeignTask", message, stamp, job.generation), actions)
 
 
 def _finished(job: JobView, status: dict[str, Any], now: datetime, timing: Timing) -> Decision:
