@@ -10,8 +10,9 @@ import pytest
 
 from odm_operator.api.validation import parse_spec
 from odm_operator.plan import reconcile as plan
-from odm_operator.plan.observed import ObservedTask as _ObservedTask
 from odm_operator.plan.status import conditions, merge_patch, settled, with_drift, with_phase
+
+from .helpers import owned_task
 
 NOW = datetime(2026, 12, 3, 12, 0, 0, tzinfo=UTC)
 TIMING = plan.Timing(backoff_seconds=10, backoff_max_seconds=300, time_scale=1)
@@ -23,9 +24,7 @@ SPEC = {
 }
 
 
-def ObservedTask(*args, **kwargs):  # noqa: N802 - the tasks of these tables are the job's own (startedBy)
-    kwargs.setdefault("started_by", "odm/uid-1")
-    return _ObservedTask(*args, **kwargs)
+ObservedTask = owned_task  # the tasks of these tables are the job's own (startedBy)
 
 
 def ts(delta_seconds: float = 0) -> str:

@@ -7,8 +7,9 @@ import pytest
 from odm_operator.api.validation import parse_spec
 from odm_operator.plan import reconcile as plan
 from odm_operator.plan.observed import ContainerState, missing
-from odm_operator.plan.observed import ObservedTask as _ObservedTask
 from odm_operator.plan.status import conditions, merge_patch, only_live_fields_changed, spec_drift, with_drift
+
+from .helpers import owned_task
 
 NOW = datetime(2026, 11, 21, 12, 0, 0, tzinfo=UTC)
 TIMING = plan.Timing(backoff_seconds=10, backoff_max_seconds=300, time_scale=1)
@@ -21,9 +22,7 @@ SPEC = {
 }
 
 
-def ObservedTask(*args, **kwargs):  # noqa: N802 - the tasks of these tables are the job's own (startedBy)
-    kwargs.setdefault("started_by", "odm/uid-1")
-    return _ObservedTask(*args, **kwargs)
+ObservedTask = owned_task  # the tasks of these tables are the job's own (startedBy)
 
 
 def view(status=None, errors=(), **spec_changes):
