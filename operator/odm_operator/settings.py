@@ -51,6 +51,21 @@ class NamespacePolicy(BaseModel):
     )
     spot_allowed: bool | None = Field(None, description="Overrides spotAllowed for this namespace.")
     gpu_allowed: bool | None = Field(None, description="Overrides gpuAllowed for this namespace.")
+    default_task_role_arn: str | None = Field(
+        None,
+        description="Task role of this namespace's jobs that name none (e.g. a role limited to the team's "
+        "prefixes); jobs may also name it.",
+    )
+    allowed_providers: list[str] = Field(
+        default_factory=list,
+        description="Existing capacity providers this namespace's jobs may name in spec.capacity.provider, besides "
+        "the operator-wide allowedProviders.",
+    )
+    allowed_clusters: list[str] = Field(
+        default_factory=list,
+        description="ECS clusters this namespace's jobs may name in spec.capacity.cluster, besides the "
+        "operator-wide cluster and allowedClusters.",
+    )
 
 
 class Settings(BaseSettings):
@@ -88,6 +103,14 @@ class Settings(BaseSettings):
     )
     stage_image: str = Field(
         DEFAULT_STAGE_IMAGE, description="Image of the stage-in and stage-out containers."
+    )
+    image_mirror: str | None = Field(
+        None,
+        description="Registry prefix that Docker Hub images are pulled through instead of Docker Hub itself (whose "
+        "anonymous pulls are rate-limited per IP), e.g. an ECR pull-through cache: "
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com/docker-hub. The execution role then needs ECR pull "
+        "permissions (manifests/aws/execution-role-policy.json).",
+        pattern=r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)*$",
     )
     log_group: str = Field("/odm-operator/jobs", description="CloudWatch Logs group for the job containers.")
     log_stream_prefix: str = Field(
@@ -132,6 +155,13 @@ class Settings(BaseSettings):
         10.0, ge=0, description="Wait before the first retry of a retryable failure; doubles per retry."
     )
     retry_backoff_max_seconds: float = Field(300.0, ge=0, description="Upper bound of the retry wait.")
+    aws_retry_limit: int = Field(
+        40,
+        ge=1,
+        description="Passes of a job failed in a row by an AWS error that is retried without counting (throttling, "
+        "5xx) before the job fails with AwsUnavailable (never for RunTask, StopTask and ListTasks, which are "
+        "retried for as long as it takes); from the third the job shows an AwsRetrying condition.",
+    )
     time_scale: float = Field(
         1.0,
         gt=0,
@@ -186,6 +216,55 @@ class Settings(BaseSettings):
         if value not in TRACKING_MODES:
             raise ValueError(f"tracking must be one of {', '.join(TRACKING_MODES)}, got {value!r}")
         return value
+
+    # ----- closed by default: what a job may reach unless the admin opens it (plan/policy.py) -----------------
+    metrics_bind_address: str | None = Field(
+        None,
+        description="Address the metrics endpoint listens on; unset means 127.0.0.1 (the Helm chart sets the "
+        "pod IP, so Prometheus can scrape it).",
+    )
+    allowed_images: list[str] = Field(
+        default_factory=list,
+        description="ODM images jobs may name in spec.odm.image besides odmImage and odmGpuImage, as anchored "
+        "shell patterns with a registry (e.g. 111122223333.dkr.ecr.eu-west-1.amazonaws.com/odm@sha256:*).",
+    )
+    allowed_providers: list[str] = Field(
+        default_factory=list,
+        description="Existing capacity providers jobs may name in spec.capacity.provider (operator-managed "
+        "capacity, FARGATE and FARGATE_SPOT need no entry).",
+    )
+    allowed_clusters: list[str] = Field(
+        default_factory=list,
+        description="ECS clusters jobs may name in spec.capacity.cluster besides the cluster setting.",
+    )
+    max_active_jobs: int | None = Field(
+        50,
+        ge=1,
+        description="Jobs that may be starting or running at once across all namespaces; the rest wait in Pending "
+        "(QuotaExceeded), oldest first. Unset: no limit.",
+    )
+    max_managed_instances: int | None = Field(
+        50,
+        ge=0,
+        description="Instances all operator-managed Auto Scaling groups in use may reach together (the sum of "
+        "their maxInstances); a job that would pass it waits in Pending (QuotaExceeded). Unset: no limit.",
+    )
+    max_job_cpu: str | None = Field(
+        "64",
+        description="Most vCPUs one job may ask for in spec.resources.cpu (a quantity). Unset: no limit.",
+    )
+    max_job_memory: str | None = Field(
+        "256Gi", description="Most memory one job may ask for in spec.resources.memory. Unset: no limit."
+    )
+    max_job_gpu: int | None = Field(
+        1, ge=0, description="Most GPUs one job may ask for in spec.resources.gpu. Unset: no limit."
+    )
+    default_active_deadline_seconds: int | None = Field(
+        172800,
+        ge=1,
+        description="activeDeadlineSeconds of jobs that set none (48 h by default), so a stuck job cannot run "
+        "forever. Unset: no default deadline.",
+    )
 
     @field_validator("odm_image", "odm_gpu_image")
     @classmethod

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shlex
 import signal
 import socket
 import subprocess
@@ -39,6 +40,31 @@ SANDBOX_RESYNC_SECONDS = 5.0
 GATEWAY_NAMESPACE = "odm-gateway"
 GATEWAY_STAGING_BUCKET = "odm-gateway-staging"
 GATEWAY_OUTPUT_BUCKET = "odm-gateway-output"
+# The task execution role an AWS admin would create for the operator's tasks (Fargate's awslogs needs one).
+SANDBOX_EXECUTION_ROLE = "odm-sandbox-task-execution"
+ECS_TASKS_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    ],
+}
+# Operator-wide ceilings of the local stack (the defaults, 50, are for real accounts; the benchmarks run 1000s).
+SANDBOX_MAX_ACTIVE_JOBS = 100_000
+
+
+def operator_base_env() -> dict[str, str]:
+    """The developer's environment without AWS_*, and with no AWS config or credentials file: a shell's real
+    credentials, profile, or AWS_ENDPOINT_URL_<SERVICE> (which wins over AWS_ENDPOINT_URL) must never reach the
+    sandboxed operator, whose AWS is the emulator alone."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        {
+            "AWS_CONFIG_FILE": os.devnull,  # no profile's endpoint_url, region or credential_process
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "AWS_EC2_METADATA_DISABLED": "true",  # never ask an instance metadata service for credentials
+        }
+    )
+    return env
 
 
 class Stack:
@@ -70,7 +96,7 @@ class Stack:
         self.aws.start()
         self.kubeconfig = self.kube.write_kubeconfig(self.state_dir / "kubeconfig")
         self.metrics_port = _free_port()  # the operator's Prometheus endpoint, http://127.0.0.1:PORT/metrics
-        subnets, groups = self._prepare_account()
+        subnets, groups, execution_role = self._prepare_account()
         self.operator_env = {
             **self.aws.env(),
             "KUBECONFIG": str(self.kubeconfig),
@@ -78,11 +104,19 @@ class Stack:
             "ODM_OPERATOR_CLUSTER": SANDBOX_CLUSTER,
             "ODM_OPERATOR_SUBNETS": json.dumps(subnets),
             "ODM_OPERATOR_SECURITY_GROUPS": json.dumps(groups),
+            "ODM_OPERATOR_EXECUTION_ROLE_ARN": execution_role,
             "ODM_OPERATOR_POLL_INTERVAL_SECONDS": str(SANDBOX_POLL_SECONDS),
             "ODM_OPERATOR_RESYNC_SECONDS": str(SANDBOX_RESYNC_SECONDS),
             "ODM_OPERATOR_TIME_SCALE": str(self.time_scale),
             "ODM_OPERATOR_METRICS_PORT": str(self.metrics_port),
             "ODM_OPERATOR_ODM_GPU_IMAGE": SANDBOX_GPU_IMAGE,
+            # The admin's side of the local stack: its own provider is allowed (closed by default otherwise), and
+            # the operator-wide ceilings are lifted for the load tests of a thousand jobs at once.
+            "ODM_OPERATOR_ALLOWED_PROVIDERS": json.dumps([SANDBOX_PROVIDER]),
+            "ODM_OPERATOR_MAX_ACTIVE_JOBS": str(SANDBOX_MAX_ACTIVE_JOBS),
+            "ODM_OPERATOR_MAX_MANAGED_INSTANCES": str(SANDBOX_MAX_ACTIVE_JOBS * 100),
+            # 48 simulated hours pass in under five real minutes at the e2e tests' clock: 30 days instead.
+            "ODM_OPERATOR_DEFAULT_ACTIVE_DEADLINE_SECONDS": str(30 * 86400),
             **self.extra_settings,
         }
         self._write_env_files()
@@ -136,7 +170,7 @@ class Stack:
 
     def start_operator(self) -> subprocess.Popen[bytes]:
         """Start (or restart) `odm-operator run` as a child; its log goes to STATE_DIR/operator.log."""
-        env = {**os.environ, **self.operator_env, "PYTHONUNBUFFERED": "1"}
+        env = {**operator_base_env(), **self.operator_env, "PYTHONUNBUFFERED": "1"}
         self._log = open(self.state_dir / "operator.log", "ab")  # noqa: SIM115 - closed in stop()
         self.operator = subprocess.Popen(
             [sys.executable, "-m", "odm_operator.cli", "run", "--standalone", "--liveness", ""],
@@ -199,8 +233,9 @@ class Stack:
             aws_secret_access_key="testing",
         )
 
-    def _prepare_account(self) -> tuple[list[str], list[str]]:
-        """Default-VPC subnets and security group, and an existing EC2 capacity provider at zero instances."""
+    def _prepare_account(self) -> tuple[list[str], list[str], str]:
+        """Default-VPC subnets and security group, a task execution role, and an existing EC2 capacity provider at
+        zero instances."""
         ec2 = self.client("ec2")
         subnets = sorted(s["SubnetId"] for s in ec2.describe_subnets()["Subnets"] if s.get("DefaultForAz"))[
             :3
@@ -249,11 +284,19 @@ class Stack:
         ecs.create_cluster(
             clusterName=SANDBOX_CLUSTER, capacityProviders=["FARGATE", "FARGATE_SPOT", SANDBOX_PROVIDER]
         )
-        return subnets, groups
+        role = self.client("iam").create_role(
+            RoleName=SANDBOX_EXECUTION_ROLE, AssumeRolePolicyDocument=json.dumps(ECS_TASKS_TRUST)
+        )["Role"]["Arn"]
+        return subnets, groups, role
 
     def _write_env_files(self) -> None:
         lines = [f"export {k}={v}" for k, v in self.aws.env().items()]
         (self.state_dir / "aws.env").write_text("\n".join(lines) + "\n")
+        # Every ODM_OPERATOR_* setting the sandbox's own operator gets, so that `source aws.env operator.env &&
+        # odm-operator run` (the --no-operator flow) behaves exactly like it. Quoted for the shell (JSON lists).
+        settings = {k: v for k, v in self.operator_env.items() if k.startswith("ODM_OPERATOR_")}
+        lines = [f"export {k}={shlex.quote(v)}" for k, v in sorted(settings.items())]
+        (self.state_dir / "operator.env").write_text("\n".join(lines) + "\n")
         (self.state_dir / "sandbox.env").write_text(f"export SANDBOX_CONTROL_URL={self.aws.control_url}\n")
 
 

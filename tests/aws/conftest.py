@@ -9,7 +9,7 @@ from botocore.config import Config
 from odm_sandbox.aws import AwsSandbox
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def aws_sandbox():
     with AwsSandbox(time_scale=600, quotas=False) as sandbox:
         yield sandbox

@@ -70,7 +70,7 @@ def test_ensure_creates_template_group_and_provider_once_and_keeps_other_provide
     group = client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[cap.provider])[
         "AutoScalingGroups"
     ][0]
-    assert (group["MinSize"], group["MaxSize"], group["CapacityRebalance"]) == (0, 3, True)
+    assert (group["MinSize"], group["MaxSize"], group["CapacityRebalance"]) == (0, 3, False)
 
 
 def test_a_half_created_set_is_completed_not_duplicated(aws, client):

@@ -50,7 +50,7 @@ class TaskLedger:
         agent = aws.agent
         original = agent.adopt
 
-        def adopt(backend: Any, task: Any) -> None:
+        def adopt(backend: Any, task: Any, placement: Any = None) -> None:
             tags = {t.get("key"): t.get("value") for t in task.tags or []}
             attempt = tags.get(contract.TAG_ATTEMPT)
             entry = StartedTask(
@@ -62,7 +62,7 @@ class TaskLedger:
             )
             with self._lock:
                 self._tasks.append(entry)
-            original(backend, task)
+            original(backend, task, placement)
 
         agent.adopt = adopt  # an instance attribute over the method: removed again by close()
 

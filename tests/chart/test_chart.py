@@ -292,6 +292,16 @@ CRD_OBSERVATION = {
 NAMESPACE_OBSERVATION = {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch"]}
 
 
+TENANT_ROLE_SUFFIXES = ("-edit", "-view")
+
+
+def _operator_cluster_roles(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ClusterRoles bound to the operator (the tenant roles are checked on their own)."""
+    return [
+        r for r in of_kind(docs, "ClusterRole") if not r["metadata"]["name"].endswith(TENANT_ROLE_SUFFIXES)
+    ]
+
+
 def _peering_rules(resource: str, name: str) -> list[dict[str, Any]]:
     return [
         {"apiGroups": ["kopf.dev"], "resources": [resource], "verbs": ["list", "watch"]},
@@ -313,7 +323,7 @@ def test_no_role_grants_wildcards_or_secrets(values):
 
 def test_cluster_wide_the_cluster_role_holds_exactly_the_operators_calls():
     docs = render("defaults")
-    (role,) = of_kind(docs, "ClusterRole")
+    (role,) = _operator_cluster_roles(docs)
     assert role["rules"] == [*JOB_RULES, CRD_OBSERVATION]
     assert of_kind(docs, "Role") == [] and of_kind(docs, "RoleBinding") == []
     (binding,) = of_kind(docs, "ClusterRoleBinding")
@@ -332,7 +342,7 @@ def test_watch_namespaces_switch_to_a_role_per_namespace():
     for role in roles.values():
         assert role["rules"] == JOB_RULES
     assert {b["metadata"]["namespace"] for b in of_kind(docs, "RoleBinding")} == {"mapping", "survey"}
-    (observer,) = of_kind(docs, "ClusterRole")
+    (observer,) = _operator_cluster_roles(docs)
     assert observer["rules"] == [NAMESPACE_OBSERVATION, CRD_OBSERVATION], (
         "cluster-wide: read-only observation only"
     )
@@ -342,7 +352,7 @@ def test_watch_namespaces_switch_to_a_role_per_namespace():
 
 def test_watch_namespaces_without_cluster_observation_grant_nothing_cluster_wide():
     docs = render("namespaced-without-cluster-access")
-    assert of_kind(docs, "ClusterRole") == [] and of_kind(docs, "ClusterRoleBinding") == []
+    assert _operator_cluster_roles(docs) == [] and of_kind(docs, "ClusterRoleBinding") == []
     assert [r["metadata"]["namespace"] for r in of_kind(docs, "Role")] == ["mapping"]
 
 
@@ -356,7 +366,7 @@ def test_more_than_one_replica_peers_through_a_peering_object_the_chart_creates(
     assert env(docs)["POD_ID"] == {"fieldRef": {"fieldPath": "metadata.name"}}, "kopf names peers by pod"
     peering = the(docs, "ClusterKopfPeering")
     assert peering["metadata"]["name"] == "odm-operator"
-    (role,) = of_kind(docs, "ClusterRole")
+    (role,) = _operator_cluster_roles(docs)
     assert role["rules"] == [
         *JOB_RULES,
         *_peering_rules("clusterkopfpeerings", "odm-operator"),
@@ -376,6 +386,45 @@ def test_namespaced_peering_uses_a_kopf_peering_in_each_namespace():
         if r["metadata"]["labels"]["app.kubernetes.io/component"] != "gateway"
     ):
         assert role["rules"] == [*JOB_RULES, *_peering_rules("kopfpeerings", "odm-prod")]
+
+
+@pytest.mark.parametrize("values", ["defaults", "namespaced"])
+def test_tenant_roles_aggregate_into_edit_and_view_without_status(values):
+    roles = {r["metadata"]["name"]: r for r in of_kind(render(values), "ClusterRole")}
+    edit, view = roles["odm-operator-edit"], roles["odm-operator-view"]
+    assert edit["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-edit"] == "true"
+    assert edit["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-admin"] == "true"
+    assert view["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-view"] == "true"
+    for role in (edit, view):
+        resources = {r for rule in role["rules"] for r in rule["resources"]}
+        assert resources == {"odmjobs"}, "never odmjobs/status: a tenant writing it could aim the operator"
+    assert {v for rule in view["rules"] for v in rule["verbs"]} == {"get", "list", "watch"}
+    assert "create" in edit["rules"][0]["verbs"] and "delete" in edit["rules"][0]["verbs"]
+    bound = {b["roleRef"]["name"] for b in of_kind(render(values), "ClusterRoleBinding")}
+    assert not bound & set(TENANT_ROLE_SUFFIXES), "the chart binds them to nobody"
+    assert not {"odm-operator-edit", "odm-operator-view"} & bound
+
+
+def test_tenant_roles_can_be_left_out():
+    names = {r["metadata"]["name"] for r in of_kind(render("all-options"), "ClusterRole")}
+    assert not any(n.endswith(TENANT_ROLE_SUFFIXES) for n in names)
+
+
+def test_the_network_policy_is_off_by_default_and_closes_ingress_and_egress_when_on():
+    assert of_kind(render("defaults"), "NetworkPolicy") == []
+    docs = render("all-options")
+    policy = the(docs, "NetworkPolicy")["spec"]
+    pod_labels = the(docs, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert policy["podSelector"]["matchLabels"].items() <= pod_labels.items()
+    assert policy["policyTypes"] == ["Ingress", "Egress"]
+    (ingress,) = policy["ingress"]
+    assert ingress["ports"] == [{"port": "metrics", "protocol": "TCP"}]
+    assert ingress["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    ]
+    ports = sorted((p["port"], p["protocol"]) for rule in policy["egress"] for p in rule["ports"])
+    assert ports == [(53, "TCP"), (53, "UDP"), (443, "TCP")]
+    assert all("to" not in rule for rule in policy["egress"]), "by port: API server and AWS addresses vary"
 
 
 def test_one_replica_runs_standalone_and_is_replaced_not_rolled():
@@ -500,6 +549,14 @@ def test_by_default_there_is_a_metrics_service_but_no_service_monitor_or_dashboa
     docs = render("defaults")
     assert the(docs, "Service")["spec"]["ports"][0]["port"] == 8081
     assert of_kind(docs, "ServiceMonitor") == [] and of_kind(docs, "ConfigMap") == []
+
+
+def test_metrics_listen_on_the_pod_ip_unless_an_address_is_set():
+    assert env(render("defaults"))["ODM_OPERATOR_METRICS_BIND_ADDRESS"] == {
+        "fieldRef": {"fieldPath": "status.podIP"}
+    }, "the Service reaches it; nothing on the node's loopback does"
+    assert env(render("all-options"))["ODM_OPERATOR_METRICS_BIND_ADDRESS"] == "0.0.0.0"
+    assert "ODM_OPERATOR_METRICS_BIND_ADDRESS" not in env(render("metrics-off"))
 
 
 def test_metrics_port_zero_turns_off_the_port_and_the_service():

@@ -127,15 +127,18 @@ class E2E:
         return self.control("/calls")["calls"]
 
     def tasks_of(self, uid: str, cluster: str = "odm") -> list[dict[str, Any]]:
+        """The job's tasks, running and stopped. ListTasks takes startedBy only alone (and then lists RUNNING
+        ones), so the cluster's tasks are listed by desired status and picked by startedBy."""
         arns: list[str] = []
+        pages = self.ecs.get_paginator("list_tasks")
         for desired in ("RUNNING", "STOPPED"):
-            arns += self.ecs.list_tasks(cluster=cluster, startedBy=f"odm/{uid}", desiredStatus=desired)[
-                "taskArns"
-            ]
-        arns = sorted(set(arns))
-        if not arns:
-            return []
-        return self.ecs.describe_tasks(cluster=cluster, tasks=arns, include=["TAGS"])["tasks"]
+            for page in pages.paginate(cluster=cluster, desiredStatus=desired):
+                arns += page["taskArns"]
+        arns, tasks = sorted(set(arns)), []
+        for start in range(0, len(arns), 100):
+            batch = arns[start : start + 100]
+            tasks += self.ecs.describe_tasks(cluster=cluster, tasks=batch, include=["TAGS"])["tasks"]
+        return [t for t in tasks if t.get("startedBy") == f"odm/{uid}"]
 
     def quiet(self, timeout: float = 30) -> None:
         """Wait until the agent runs no task, so AWS call counts are not moved by other tests' jobs."""
@@ -154,13 +157,32 @@ POLICIES = {
         "spot_allowed": False,
     },
     "quota": {"max_concurrent_jobs": 2},
+    # The README's recommended multi-tenant policy, one per team (tests/e2e/test_multi_tenant.py).
+    **{
+        team: {
+            "allowed_input_prefixes": [f"s3://odm-sandbox-input/{team}/"],
+            "allowed_output_prefixes": [f"s3://odm-sandbox-output/{team}/"],
+            "default_task_role_arn": f"arn:aws:iam::123456789012:role/odm-{team}",
+            "max_cpu": 8,
+            "max_memory": "32Gi",
+            "max_concurrent_jobs": 4,
+        }
+        for team in ("team-a", "team-b")
+    },
 }
 
 
-@pytest.fixture(scope="session")
+# Package scope: the AWS emulator is one per process (moto keeps its state in globals), so this package's
+# stack stops before the next package's starts.
+@pytest.fixture(scope="package")
 def stack(tmp_path_factory: pytest.TempPathFactory):
     state = tmp_path_factory.mktemp("sandbox")
-    settings = {"ODM_OPERATOR_NAMESPACE_POLICIES": json.dumps(POLICIES)}
+    settings = {
+        "ODM_OPERATOR_NAMESPACE_POLICIES": json.dumps(POLICIES),
+        # Closed by default: the sandbox's provider and the ones tests/e2e/test_capacity.py creates, t<N>-cp.
+        "ODM_OPERATOR_ALLOWED_PROVIDERS": json.dumps(["sandbox-ec2", "t*-cp"]),
+        "ODM_OPERATOR_MAX_JOB_CPU": "16",  # the largest any e2e test asks for
+    }
     with Stack(state, time_scale=TIME_SCALE, settings=settings) as running:
         yield running
 

@@ -37,7 +37,7 @@ def test_sigkill_right_after_run_task_then_restart_runs_no_second_task(e2e: E2E)
         e2e.stack.kube.faults.remove(fault)
     e2e.stack.start_operator()
     status = e2e.wait_phase(ns, "crash", "Succeeded", "Failed", timeout=60)["status"]
-    assert status["phase"] == "Succeeded"
+    assert status["phase"] == "Succeeded", (status.get("reason"), status.get("message"))
     tasks = e2e.tasks_of(uid)
     assert len(tasks) == 1, "the restarted operator adopted the task instead of starting another"
     assert status["attempts"][0]["taskArn"] == tasks[0]["taskArn"]

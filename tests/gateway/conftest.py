@@ -47,13 +47,15 @@ def eventually(predicate: Callable[[], Any], timeout: float = 60.0, what: str = 
         time.sleep(POLL_SECONDS)
 
 
-@pytest.fixture(scope="session")
+# Package scope: the AWS emulator is one per process (moto keeps its state in globals), so this package's
+# stack stops before the next package's starts.
+@pytest.fixture(scope="package")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     with Stack(tmp_path_factory.mktemp("gateway-sandbox"), time_scale=TIME_SCALE) as running:
         yield running
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def node(stack: Stack) -> Node:
     env = dict(
         line.removeprefix("export ").split("=", 1)
@@ -62,7 +64,7 @@ def node(stack: Stack) -> Node:
     return Node.from_url(f"{env['ODM_GATEWAY_URL']}?token={env['ODM_GATEWAY_TOKEN']}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def custom(stack: Stack) -> Any:
     return kubernetes.client.CustomObjectsApi(kubernetes.config.new_client_from_config(str(stack.kubeconfig)))
 

@@ -62,6 +62,9 @@ def wait_for(predicate: Callable[[], Any], timeout_s: float = 15.0, interval_s: 
         time.sleep(interval_s)
 
 
+EXECUTION_ROLE_ARN = "arn:aws:iam::123456789012:role/ecsTaskExecutionRole"
+
+
 def container_definitions(region: str) -> list[dict[str, Any]]:
     def logs(name: str) -> dict[str, Any]:
         return {
@@ -114,6 +117,7 @@ def register_odm_task_definition(
         memory=memory,
         networkMode="awsvpc",
         requiresCompatibilities=["EC2", "FARGATE"],
+        executionRoleArn=EXECUTION_ROLE_ARN,  # Fargate's awslogs needs one
     )
     return response["taskDefinition"]["taskDefinitionArn"]
 

@@ -220,11 +220,13 @@ class TestReadAndList:
             "Stage",
             "Reason",
             "Capacity",
+            "Message",
             "Age",
         ]
         cells = table["rows"][0]["cells"]
         assert cells[:6] == ["farm", "Running", 5, None, None, "ec2"]
-        assert cells[6].endswith("s")
+        assert cells[6] is None  # no message written in this test
+        assert cells[7].endswith("s")
         assert table["rows"][0]["object"]["kind"] == "PartialObjectMetadata"
 
     def test_namespaces_have_a_name_status_age_table(self, raw):

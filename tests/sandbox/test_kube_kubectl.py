@@ -44,7 +44,7 @@ def test_get_prints_the_crds_printer_columns(kubectl, custom):
     assert lines[0].split() == ["NAME", "PHASE", "PROGRESS", "REASON", "AGE"]
     assert lines[1].split()[:4] == ["farm", "Running", "42", "ScalingOut"]
     wide = kubectl("get", "odmj", "-o", "wide").stdout.splitlines()
-    assert wide[0].split() == ["NAME", "PHASE", "PROGRESS", "STAGE", "REASON", "CAPACITY", "AGE"]
+    assert wide[0].split() == ["NAME", "PHASE", "PROGRESS", "STAGE", "REASON", "CAPACITY", "MESSAGE", "AGE"]
     assert wide[1].split()[:6] == ["farm", "Running", "42", "openmvs", "ScalingOut", "ec2"]
 
 

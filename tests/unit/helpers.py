@@ -78,3 +78,12 @@ def schema_errors(obj: dict[str, Any]) -> list[str]:
     for error in validator.iter_errors(obj):
         paths.append(".".join(str(p) for p in error.absolute_path))
     return paths
+
+
+def owned_task(*args: Any, **kwargs: Any) -> Any:
+    """An ObservedTask of the job ``uid-1`` (startedBy odm/uid-1), as the planner tables use: a job acts only on
+    its own tasks (plan/ownership.py)."""
+    from odm_operator.plan.observed import ObservedTask
+
+    kwargs.setdefault("started_by", "odm/uid-1")
+    return ObservedTask(*args, **kwargs)

@@ -342,7 +342,8 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     ),
     ("empty image", job(spec__odm={"image": ""}), "spec.odm.image"),
     # ----- oversize overrides ------------------------------------------------------------------------------
-    ("input and output URIs at their limits make RunTask overrides too large", None, "spec.odm.options"),
+    # the message names the largest fields; the error sits at the largest one
+    ("input and output URIs at their limits make RunTask overrides too large", None, "spec.output.s3Uri"),
     # ----- structure ---------------------------------------------------------------------------------------
     ("output missing", job(spec__output=DELETE), "spec.output"),
     ("s3Uri missing in input", job(spec__input={}), "spec.input.s3Uri"),

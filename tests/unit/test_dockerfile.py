@@ -64,7 +64,8 @@ def test_the_image_is_built_in_stages_from_a_slim_python_3_11():
     assert len(bases) >= 2, "multi-stage: build tools stay out of the runtime image"
     for base in bases:
         resolved = re.sub(r"\$\{(\w+)\}", lambda m: build_args[m.group(1)], base)
-        assert re.fullmatch(r"python:3\.11(\.\d+)?-slim(-\w+)?", resolved), resolved
+        # A patch release (not the moving 3.11 tag), optionally pinned by digest.
+        assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+(@sha256:[0-9a-f]{64})?", resolved), resolved
 
 
 def test_the_runtime_stage_runs_as_the_non_root_user_the_chart_expects():
@@ -85,10 +86,49 @@ def test_the_runtime_stage_only_copies_the_built_environment():
 
 def test_only_the_runtime_dependencies_are_installed():
     installs = [a for stage in stages() for k, a in stage if k == "RUN" and "pip install" in a]
-    assert len(installs) == 1
-    targets = shlex.split(installs[0].split("pip install", 1)[1].split("&&", 1)[0])
-    assert targets == ["."], "the package without extras (no sandbox emulators, no test tools)"
-    assert "sandbox" not in installs[0], "the local stack is another distribution: nothing to remove"
+    assert len(installs) == 2
+    locked = shlex.split(installs[0].split("pip install", 1)[1].split("&&", 1)[0])
+    assert locked == ["--require-hashes", "--no-deps", "-r", "requirements.lock"], "the lock, hashes checked"
+    targets = shlex.split(installs[1].split("pip install", 1)[1].split("&&", 1)[0])
+    assert targets == ["--no-deps", "--no-build-isolation", "."], (
+        "the package without extras, nothing resolved"
+    )
+    assert "sandbox" not in installs[1], "the local stack is another distribution: nothing to remove"
+
+
+LOCK = REPO / "requirements.lock"
+
+
+def _locked() -> dict[str, tuple[str, list[str]]]:
+    """name -> (version, hashes) from requirements.lock (pip-compile's format)."""
+    out: dict[str, tuple[str, list[str]]] = {}
+    entries = re.split(r"\n(?=[A-Za-z0-9])", LOCK.read_text())
+    for entry in entries:
+        head = entry.split()[0] if entry.strip() and not entry.startswith("#") else ""
+        if "==" in head:
+            name, version = head.split("==")
+            out[name.lower().replace("_", "-")] = (
+                version,
+                re.findall(r"--hash=sha256:([0-9a-f]{64})", entry),
+            )
+    return out
+
+
+def test_the_lock_pins_every_runtime_dependency_and_the_build_backend_with_hashes():
+    locked = _locked()
+    assert locked and all(hashes for _, hashes in locked.values()), "every pin has at least one sha256"
+    needed = [*PYPROJECT["project"]["dependencies"], *PYPROJECT["build-system"]["requires"]]
+    stale = []
+    for raw in needed:
+        req = Requirement(raw)
+        name = req.name.lower().replace("_", "-")
+        if name not in locked or not req.specifier.contains(locked[name][0], prereleases=True):
+            stale.append(raw)
+    assert stale == [], f"requirements.lock does not satisfy {stale}: run `make lock`"
+    text = LOCK.read_text()
+    assert "--index-url" not in text and "--find-links" not in text, "no machine's index in the lock"
+    for extra in ("moto", "kmock", "pytest"):
+        assert extra not in locked, f"{extra} is a sandbox/test dependency, not the image's"
 
 
 def test_the_entrypoint_is_odm_operator_run_and_the_module_behind_it_exists():

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from odm_operator.api.odm_options import OPTIONS, RESERVED
-from odm_operator.api.validation import FARGATE_SIZES, bucket_problem, parse_spec
+from odm_operator.api.validation import ECS_MIN_MEMORY_MIB, FARGATE_SIZES, bucket_problem, parse_spec
 from odm_operator.plan import reconcile as plan
 from odm_operator.plan.admission import check_job
 from odm_operator.plan.desired import JobRef, plan_job
@@ -58,8 +58,14 @@ def _mib(mib: int) -> str:
     return f"{mib // 1024}Gi" if mib % 1024 == 0 else f"{mib}Mi"
 
 
+# Fargate's 512 MiB size cannot hold the three containers' reservations (api/validation.py ECS_MIN_MEMORY_MIB).
 fargate_resources = st.sampled_from(
-    [{"cpu": VCPU[cpu], "memory": _mib(mib)} for cpu, sizes in FARGATE_SIZES.items() for mib in sizes]
+    [
+        {"cpu": VCPU[cpu], "memory": _mib(mib)}
+        for cpu, sizes in FARGATE_SIZES.items()
+        for mib in sizes
+        if mib >= ECS_MIN_MEMORY_MIB
+    ]
 )
 ec2_resources = st.builds(
     lambda cpu, gib, gpu: {"cpu": cpu, "memory": f"{gib}Gi", **({"gpu": gpu} if gpu else {})},

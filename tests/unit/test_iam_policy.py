@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import textwrap
 from dataclasses import dataclass
 from functools import cache
@@ -77,7 +78,6 @@ IMPLIED_ACTIONS: dict[str, tuple[tuple[str, str], ...]] = {
 NO_RESOURCE_LEVEL = frozenset(
     {
         "ecs:DescribeTaskDefinition",
-        "ecs:DescribeCapacityProviders",
         "ec2:DescribeLaunchTemplates",
         "ec2:DescribeLaunchTemplateVersions",
         "ec2:DescribeInstances",
@@ -85,6 +85,10 @@ NO_RESOURCE_LEVEL = frozenset(
         "logs:DescribeLogGroups",
     }
 )
+# Read-only actions granted on "*" although the SAR has a resource type for them, each with the reason.
+UNNAMED_READS = {
+    "ecs:DescribeCapacityProviders": "the janitor lists every provider (no names in the call) to find its own",
+}
 # botocore client methods that are not API operations themselves.
 CLIENT_HELPERS = frozenset({"get_paginator", "get_waiter", "can_paginate", "close", "generate_presigned_url"})
 
@@ -450,7 +454,9 @@ def test_every_statement_is_scoped_by_resource_or_condition():
     for statement in _statements(POLICY):
         if "*" not in _as_list(statement["Resource"]):
             continue
-        unscoped = [a for a in _as_list(statement["Action"]) if a not in NO_RESOURCE_LEVEL]
+        unscoped = [
+            a for a in _as_list(statement["Action"]) if a not in NO_RESOURCE_LEVEL | set(UNNAMED_READS)
+        ]
         assert not unscoped or statement.get("Condition"), f"{statement['Sid']}: {unscoped} on every resource"
 
 
@@ -503,13 +509,310 @@ def test_the_task_role_reads_inputs_and_writes_outputs_only():
             assert statement["Condition"]["StringLike"]["s3:prefix"]
 
 
-def test_the_execution_role_only_writes_the_job_log_group():
-    assert granted_actions(EXECUTION_ROLE_POLICY) == {"logs:CreateLogStream", "logs:PutLogEvents"}
+ECR_PULL = {
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:BatchGetImage",
+    "ecr:GetDownloadUrlForLayer",
+    "ecr:BatchImportUpstreamImage",  # an ECR pull-through cache (the imageMirror setting) fetches upstream
+    "ecr:CreateRepository",  # ... into a repository it creates on the first pull
+    "ecr:GetAuthorizationToken",  # no resource-level permissions
+}
+
+
+def test_the_execution_role_only_writes_the_job_log_group_and_pulls_images():
+    assert granted_actions(EXECUTION_ROLE_POLICY) == {"logs:CreateLogStream", "logs:PutLogEvents"} | ECR_PULL
     for statement in _statements(EXECUTION_ROLE_POLICY):
-        assert all("/odm-operator/jobs" in r for r in _as_list(statement["Resource"]))
+        actions = set(_as_list(statement["Action"]))
+        if actions & {"logs:CreateLogStream", "logs:PutLogEvents"}:
+            assert all("/odm-operator/jobs" in r for r in _as_list(statement["Resource"]))
+        else:
+            assert actions <= ECR_PULL
 
 
 @pytest.mark.parametrize("path", sorted((REPO / "manifests" / "aws").glob("*.json")), ids=lambda p: p.name)
 def test_every_policy_document_is_json_with_sids(path):
     for statement in _statements(path):
         assert statement.get("Sid", "").isalnum(), f"{path.name}: every statement has an alphanumeric Sid"
+
+
+# ----- every statement against AWS's own authorization data, offline ---------------------------------------------
+# policy_sentry ships the Service Authorization Reference (actions, resource ARN formats, condition keys and their
+# types per action) as data. moto cannot do this check: it evaluates IAM at the action level only (resource ARNs
+# only for S3 and IAM, no condition keys), so a statement scoped to the wrong ARN or a key the action never sets
+# would pass there and fail (or, worse, allow more) in AWS.
+
+from policy_sentry.querying.actions import get_action_data  # noqa: E402
+from policy_sentry.shared.iam_data import get_service_prefix_data  # noqa: E402
+from policy_sentry.util.arns import does_arn_match  # noqa: E402
+
+DOCUMENTS = sorted((REPO / "manifests" / "aws").glob("*.json"))
+# Global condition keys any action may carry (IAM User Guide, "AWS global condition context keys"), with their
+# types. The tag keys (aws:RequestTag/*, aws:ResourceTag/*, aws:TagKeys) are not global: the SAR lists them per
+# action, so they are checked like service keys.
+GLOBAL_KEYS = {
+    "aws:SourceAccount": "String",
+    "aws:SourceArn": "ARN",
+    "aws:SourceVpc": "String",
+    "aws:PrincipalAccount": "String",
+    "aws:PrincipalArn": "ARN",
+    "aws:SecureTransport": "Bool",
+    "aws:CalledVia": "ArrayOfString",
+}
+# Keys of an OIDC identity provider in a web-identity trust policy (IAM User Guide, "Available keys for AWS web
+# identity federation"): <issuer>:aud and <issuer>:sub; OIDC_PROVIDER is the placeholder for the issuer.
+WEB_IDENTITY_KEYS = {"OIDC_PROVIDER:aud": "String", "OIDC_PROVIDER:sub": "String"}
+# Which key types each condition operator family compares (IAM User Guide, "IAM JSON policy elements: Condition
+# operators").
+OPERATOR_TYPES = {
+    "String": {"String", "ArrayOfString"},
+    "Arn": {"ARN", "ArrayOfARN"},
+    "Bool": {"Bool", "ArrayOfBool"},
+    "Numeric": {"Numeric", "ArrayOfNumeric"},
+    "Date": {"Date", "ArrayOfDate"},
+}
+
+
+def _template(key: str) -> re.Pattern[str]:
+    """A SAR key such as ``aws:RequestTag/${TagKey}`` as a regex matching concrete keys."""
+    return re.compile(re.sub(r"\\\$\\\{\w+\\\}", ".+", re.escape(key)) + r"\Z")
+
+
+def _supports(keys: set[str], key: str) -> bool:
+    return any(_template(k).match(key) for k in keys)
+
+
+def _arn_matches(arn: str, raw: str) -> bool:
+    """Whether ``arn`` (a policy's, wildcards allowed) is of the resource type whose SAR format is ``raw``.
+
+    policy_sentry's matcher first; it splits resource names on "/" too, so a log group such as
+    /odm-operator/jobs matches no log type there. Then (our own, for that case) the literal parts of the format's
+    resource (e.g. "log-group:", ":log-stream:") must appear in ``arn`` in order, the first at its start."""
+    if does_arn_match(arn, raw):
+        return True
+    parts, fields = arn.split(":", 5), raw.split(":", 5)
+    if len(parts) < 6 or len(fields) < 6 or parts[2] != fields[2]:
+        return False
+    literals = [x for x in re.split(r"\$\{\w+\}", fields[5]) if x]
+    rest = parts[5]
+    if literals and not rest.startswith(literals[0]):
+        return False
+    for literal in literals:
+        found = rest.find(literal)
+        if found < 0:
+            return False
+        rest = rest[found + len(literal) :]
+    return True
+
+
+def _key_type(service: str, key: str) -> str | None:
+    if key in GLOBAL_KEYS:
+        return GLOBAL_KEYS[key]
+    if key in WEB_IDENTITY_KEYS:
+        return WEB_IDENTITY_KEYS[key]
+    conditions = get_service_prefix_data(service).get("conditions", {})
+    return next((d["type"] for name, d in conditions.items() if _template(name).match(key)), None)
+
+
+def _family(operator: str) -> tuple[str, bool]:
+    """``ForAllValues:ArnLikeIfExists`` -> ("Arn", True): the operator's family and whether it is a set operator."""
+    base, _, rest = operator.partition(":")
+    multi = bool(rest) and base in ("ForAllValues", "ForAnyValue")
+    name = (rest if multi else operator).removesuffix("IfExists")
+    family = next((f for f in OPERATOR_TYPES if name.startswith(f) or name.startswith(f"{f}Not")), name)
+    return family, multi
+
+
+@dataclass
+class Figures:
+    documents: int = 0
+    statements: int = 0
+    actions: int = 0
+    resources: int = 0
+    conditions: int = 0
+
+
+def check_against_sar(paths: list[Path]) -> tuple[list[str], Figures]:
+    """Every problem of the documents at ``paths`` against the SAR data, and what was checked."""
+    problems: list[str] = []
+    figures = Figures()
+    for path in paths:
+        figures.documents += 1
+        for statement in _statements(path):
+            figures.statements += 1
+            where = f"{path.name} {statement.get('Sid')}"
+            resources = _as_list(
+                statement.get("Resource", "*")
+            )  # a trust policy's statement is about the role
+            for action in _as_list(statement["Action"]):
+                figures.actions += 1
+                service, _, name = action.partition(":")
+                rows = [
+                    r
+                    for r in (get_action_data(service, name) or {}).get(service, [])
+                    if r["action"] == action
+                ]
+                if not rows:
+                    problems.append(f"{where}: {action} is no IAM action (the SAR does not list it)")
+                    continue
+                action_keys = {
+                    k for r in rows if r["resource_arn_format"] == "*" for k in r["condition_keys"]
+                }
+                supported: list[set[str]] = []
+                for arn in resources:
+                    figures.resources += 1
+                    if arn == "*":
+                        supported.append({k for r in rows for k in r["condition_keys"]})
+                        continue
+                    typed = [
+                        r
+                        for r in rows
+                        if r["resource_arn_format"] != "*" and _arn_matches(arn, r["resource_arn_format"])
+                    ]
+                    if not typed:
+                        formats = [r["resource_arn_format"] for r in rows]
+                        problems.append(
+                            f"{where}: {arn} is no resource type of {action} (it takes {formats})"
+                        )
+                        continue
+                    supported.append(action_keys | {k for r in typed for k in r["condition_keys"]})
+                for operator, keys in (statement.get("Condition") or {}).items():
+                    family, multi = _family(operator)
+                    for key in keys:
+                        figures.conditions += 1
+                        special = key in GLOBAL_KEYS or key in WEB_IDENTITY_KEYS
+                        if not special and not all(_supports(s, key) for s in supported):
+                            problems.append(f"{where}: {action} does not support the condition key {key}")
+                            continue
+                        kind = _key_type(service, key)
+                        if kind is None:
+                            problems.append(f"{where}: {key} has no type in the SAR data of {service}")
+                        elif family in OPERATOR_TYPES and kind not in OPERATOR_TYPES[family]:
+                            problems.append(f"{where}: {operator} does not compare {key} (type {kind})")
+                        elif kind.startswith("ArrayOf") != multi and family != "Null":
+                            need = (
+                                "needs ForAllValues:/ForAnyValue:"
+                                if kind.startswith("ArrayOf")
+                                else "is single"
+                            )
+                            problems.append(f"{where}: {key} (type {kind}) {need} ({operator})")
+    return problems, figures
+
+
+def test_every_statement_matches_aws_authorization_data(capsys):
+    problems, figures = check_against_sar(DOCUMENTS)
+    assert problems == []
+    # Printed for the record (pytest -s shows it): what the SAR check covered.
+    with capsys.disabled():
+        print(
+            f"\nIAM vs SAR: {figures.documents} documents, {figures.statements} statements, {figures.actions} "
+            f"actions, {figures.resources} action-resource pairs, {figures.conditions} action-condition pairs"
+        )
+    assert figures.statements >= len(_statements(POLICY)) and figures.conditions > 0
+
+
+@pytest.mark.parametrize(
+    ("statement", "problem"),
+    [
+        pytest.param(
+            {"Action": "ecs:RunTasks", "Resource": "*"}, "no IAM action", id="an action that does not exist"
+        ),
+        pytest.param(
+            {"Action": "ecs:StopTask", "Resource": "arn:aws:ecs:*:*:cluster/odm"},
+            "no resource type",
+            id="a cluster ARN for a task action",
+        ),
+        pytest.param(
+            {"Action": "ecs:DescribeTaskDefinition", "Resource": "arn:aws:ecs:*:*:task-definition/odm-*"},
+            "no resource type",
+            id="an ARN for an action without resource-level permissions",
+        ),
+        pytest.param(
+            {
+                "Action": "ecs:StopTask",
+                "Resource": "arn:aws:ecs:*:*:task/odm/*",
+                "Condition": {"StringEquals": {"aws:RequestTag/team": "a"}},
+            },
+            "does not support the condition key",
+            id="a request tag on an action that takes none",
+        ),
+        pytest.param(
+            {
+                "Action": "ecs:RunTask",
+                "Resource": "arn:aws:ecs:*:*:task-definition/odm-*",
+                "Condition": {
+                    "ArnLike": {"ecs:capacity-provider": "arn:aws:ecs:*:*:capacity-provider/odm-*"}
+                },
+            },
+            "needs ForAllValues",
+            id="a multi-valued key under a single-value operator",
+        ),
+        pytest.param(
+            {
+                "Action": "ecs:RunTask",
+                "Resource": "arn:aws:ecs:*:*:task-definition/odm-*",
+                "Condition": {"StringLike": {"ecs:cluster": "odm"}},
+            },
+            "does not compare",
+            id="a string operator on an ARN key",
+        ),
+        pytest.param(
+            {
+                "Action": "ecs:RegisterTaskDefinition",
+                "Resource": "arn:aws:ecs:*:*:task-definition/odm-*",
+                "Condition": {"Bool": {"ecs:privileged": "false"}},
+            },
+            "does not compare",
+            id="Bool on ecs:privileged, a String in the SAR",
+        ),
+    ],
+)
+def test_the_sar_check_finds_what_aws_would_refuse(tmp_path, statement, problem):
+    path = tmp_path / "bad.json"
+    path.write_text(
+        json.dumps({"Version": "2012-10-17", "Statement": [{"Sid": "Bad", "Effect": "Allow", **statement}]})
+    )
+    problems, _ = check_against_sar([path])
+    assert len(problems) == 1 and problem in problems[0], problems
+
+
+def test_actions_granted_on_every_resource_have_no_resource_types_in_the_sar():
+    for action in sorted(NO_RESOURCE_LEVEL):
+        service, _, name = action.partition(":")
+        formats = {r["resource_arn_format"] for r in get_action_data(service, name)[service]}
+        assert formats == {"*"}, f"{action} has resource types {formats - {'*'}}: scope it instead of '*'"
+
+
+def test_the_policy_closes_what_the_security_review_found_open():
+    statements = _statements(POLICY)
+
+    def granting(action: str) -> list[dict]:
+        return [s for s in statements if action in _as_list(s["Action"])]
+
+    for action in ("ecs:RunTask", "ecs:PutClusterCapacityProviders", "ecs:CreateCluster"):
+        for statement in granting(action):
+            providers = statement["Condition"]["ForAllValues:ArnLike"]["ecs:capacity-provider"]
+            assert set(_as_list(providers)) <= {
+                "arn:aws:ecs:*:*:capacity-provider/odm-*",
+                "arn:aws:ecs:*:*:capacity-provider/FARGATE",
+                "arn:aws:ecs:*:*:capacity-provider/FARGATE_SPOT",
+                "arn:aws:ecs:*:*:capacity-provider/ALLOWED_PROVIDER",
+            }, action
+    assert all("*" not in _as_list(s["Resource"]) for s in granting("ecs:CreateCluster"))
+    for statement in granting("ec2:RunInstances"):
+        resources = _as_list(statement["Resource"])
+        condition = statement["Condition"]
+        if any(":launch-template/" in r for r in resources):
+            assert resources == ["arn:aws:ec2:*:*:launch-template/*"], (
+                "the template needs a statement of its own"
+            )
+            assert condition["StringEquals"]["aws:ResourceTag/odm-operator.io/managed-by"] == "odm-operator"
+        else:
+            assert "*" not in resources and condition["ArnLike"]["ec2:LaunchTemplate"]
+    (register,) = granting("ecs:RegisterTaskDefinition")
+    assert register["Condition"]["StringEqualsIfExists"]["ecs:privileged"] == "false"
+    (listing,) = granting("s3:ListBucket")
+    assert set(_as_list(listing["Resource"])) == {"arn:aws:s3:::INPUT_BUCKET", "arn:aws:s3:::OUTPUT_BUCKET"}
+    trust = _statements(REPO / "manifests" / "aws" / "operator-trust-pod-identity.json")[0]["Condition"]
+    assert {"aws:RequestTag/kubernetes-namespace", "aws:RequestTag/kubernetes-service-account"} <= set(
+        trust["StringEquals"]
+    )

@@ -6,8 +6,10 @@ import pytest
 
 from odm_operator.api.validation import parse_spec
 from odm_operator.plan import reconcile as plan
-from odm_operator.plan.observed import ContainerState, ObservedTask, missing
+from odm_operator.plan.observed import ContainerState, missing
 from odm_operator.plan.status import conditions, merge_patch, only_live_fields_changed, spec_drift, with_drift
+
+from .helpers import owned_task
 
 NOW = datetime(2026, 11, 21, 12, 0, 0, tzinfo=UTC)
 TIMING = plan.Timing(backoff_seconds=10, backoff_max_seconds=300, time_scale=1)
@@ -18,6 +20,9 @@ SPEC = {
     "capacity": {"type": "fargate"},
     "backoffLimit": 1,
 }
+
+
+ObservedTask = owned_task  # the tasks of these tables are the job's own (startedBy)
 
 
 def view(status=None, errors=(), **spec_changes):

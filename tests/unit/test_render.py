@@ -20,9 +20,9 @@ from .helpers import EXAMPLES, ROOT, job
 GOLDEN = Path(__file__).parent / "golden"
 SUBNETS = [
     "--set",
-    'subnets=["subnet-0abc"]',
+    'subnets=["subnet-0abc1234"]',
     "--set",
-    'security_groups=["sg-0abc"]',
+    'security_groups=["sg-0abc1234"]',
     "--set",
     "odm_gpu_image=opendronemap/odm@sha256:" + "0" * 64,
 ]  # an admin's digest pin (stand-in)

@@ -2,6 +2,7 @@
 task role."""
 
 import json
+import os
 
 import pytest
 
@@ -52,3 +53,18 @@ def test_the_job_role_is_the_task_role_of_every_container_and_nothing_else():
     override = _rendered(spec__taskRoleArn=role).run_task["overrides"]
     assert override["taskRoleArn"] == role
     assert all("taskRoleArn" not in c for c in override["containerOverrides"])
+
+
+def test_the_sandboxed_operator_does_not_inherit_the_developers_aws_environment(monkeypatch):
+    from odm_sandbox.stack import operator_base_env
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAREALKEY")
+    monkeypatch.setenv("AWS_PROFILE", "prod")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_ECS", "https://ecs.eu-west-1.amazonaws.com")
+    monkeypatch.setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true")
+    monkeypatch.setenv("HOME", "/home/dev")
+    env = operator_base_env()
+    aws = {k for k in env if k.startswith("AWS_")}
+    assert aws == {"AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_EC2_METADATA_DISABLED"}
+    assert env["AWS_CONFIG_FILE"] == env["AWS_SHARED_CREDENTIALS_FILE"] == os.devnull
+    assert env["HOME"] == "/home/dev", "the rest of the environment is kept"

@@ -214,7 +214,7 @@ CASES = [
         "memory below ECS limit",
         job(spec__capacity={"type": "ec2"}, spec__resources={"cpu": 1, "memory": "100Mi"}),
         "spec.resources.memory",
-        "512Mi",
+        "1Gi",
         "semantic",
     ),
     (
@@ -223,8 +223,8 @@ CASES = [
             spec__capacity={"type": "ec2", "instanceTypes": ["m5.large"]},
             spec__resources={"cpu": 16, "memory": "64Gi"},
         ),
-        "spec.capacity.instanceTypes",
-        "none of m5.large",
+        "spec.capacity.instanceTypes[0]",
+        "m5.large is too small",
         "semantic",
     ),
     (
@@ -265,8 +265,9 @@ def test_bad_objects_are_refused_naming_the_field(reason, obj, path, fragment, l
 def test_overrides_over_the_ecs_limit_are_refused():
     obj = job(spec__input={"s3Uri": "s3://drone-raw/" + "a" * 1000}, spec__odm={"options": {"dsm": True}})
     errors = check_job(obj, SETTINGS, max_override_chars=1000)
-    assert [e.path for e in errors] == ["spec.odm.options"]
+    assert [e.path for e in errors] == ["spec.input.s3Uri"], "the error sits at the field that makes it large"
     assert "ECS allows 1000" in errors[0].message
+    assert "spec.input.s3Uri 1017" in errors[0].message, "the message gives each large field's share"
 
 
 def test_the_largest_job_the_schema_allows_stays_under_the_ecs_override_limit():
@@ -321,7 +322,7 @@ def test_a_valid_job_has_no_errors():
 @pytest.mark.parametrize(
     ("cpu", "memory", "reason"),
     [
-        ("250m", "512Mi", "smallest Fargate size"),
+        ("250m", "1Gi", "smallest Fargate size that holds the three containers"),
         (1, "8Gi", "top of the 1 vCPU range"),
         (4, "30Gi", "top of the 4 vCPU range"),
         (8, "60Gi", "8 vCPU in 4 GiB steps"),

@@ -47,6 +47,13 @@ PRINTER_COLUMNS = [
         "priority": 1,
         "description": "ec2 or fargate.",
     },
+    {
+        "name": "Message",
+        "type": "string",
+        "jsonPath": ".status.message",
+        "priority": 1,
+        "description": "What happened and what to do.",
+    },
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]
 

@@ -81,13 +81,14 @@ class Resources(_Spec):
 
     cpu: Quantity = Field(description="vCPUs, e.g. 16 or '500m' (ECS: 0.125 to 192).")
     memory: Quantity = Field(
-        description="Memory, e.g. 64Gi (ECS: 512Mi to 24Ti; ODM needs ~4Gi per 40 images)."
+        description="Memory, e.g. 64Gi (1Gi to 24Ti: ODM plus two 256Mi staging containers; ODM needs ~4Gi per 40 images)."
     )
     gpu: int = Field(0, ge=0, le=16, description="NVIDIA GPUs for the odm container (ec2 capacity only).")
     disk: Quantity | None = Field(
         None,
         description="Scratch disk for the project, e.g. 500Gi. Fargate: 21Gi to 200Gi of ephemeral storage; "
-        "ec2: the root volume of operator-managed instances. Default: sized from memory.",
+        "ec2: on the root volume of operator-managed instances, on top of 30Gi for the AMI (at most 65506Gi). "
+        "Default: sized from memory.",
     )
 
 
@@ -185,7 +186,11 @@ class ODMJobSpec(_Spec):
 class Condition(_Status):
     """A Kubernetes condition: one aspect of the job's state."""
 
-    type: str = Field(description="Accepted, CapacityReady, Running, Complete or Failed.")
+    type: str = Field(
+        description="Accepted, CapacityReady, Running, Complete, Failed, Suspended, SpecChangeIgnored, and the "
+        "ones GitOps tools read (kstatus): Ready (True only on success), Reconciling (True while under way), "
+        "Stalled (True when ended without success)."
+    )
     status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
     reason: str = Field(description="CamelCase reason for the last transition.")
     message: str = Field("", description="Human-readable details.")
@@ -275,7 +280,7 @@ class ODMJobStatus(_Status):
     message: str | None = Field(None, description="What happened and what to do, in a sentence.")
     observed_generation: int | None = Field(None, description="metadata.generation the status reflects.")
     conditions: list[Condition] = Field(
-        default_factory=list, description="Accepted, CapacityReady, Running, ..."
+        default_factory=list, description="Ready, Reconciling, Stalled, Accepted, CapacityReady, Running, ..."
     )
     progress: Progress | None = Field(None, description="ODM stage and percent while running.")
     sizing: Sizing | None = Field(None, description="How resources were derived from the dataset.")

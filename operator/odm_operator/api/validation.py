@@ -26,11 +26,19 @@ API_VERSION_FULL = f"{API_GROUP}/{API_VERSION}"
 # ECS task-level bounds (RegisterTaskDefinition): 128..196608 CPU units (0.125..192 vCPU).
 ECS_MIN_CPU_UNITS = 128
 ECS_MAX_CPU_UNITS = 196_608
-# ODM cannot start below Fargate's smallest size, and no EC2 instance offers more than 24 TiB.
-ECS_MIN_MEMORY_MIB = 512
+# The three containers reserve memory within the task's (ContainerDefinition.memoryReservation: "The total amount
+# of memory reserved for all containers within a task must be lower than the task memory value"): two staging
+# containers of 256 MiB and at least 512 MiB for ODM, which needs ~4 GiB for anything real. No EC2 instance offers
+# more than 24 TiB.
+ECS_MIN_MEMORY_MIB = 1024
 ECS_MAX_MEMORY_MIB = 24 * 1024 * 1024
-# gp3 root volumes are 1..65536 GiB.
-MAX_DISK_GIB = 65_536
+# gp3 root volumes are 1..65536 GiB (botocore EC2 model, EbsBlockDevice.VolumeSize); an ec2 job's disk comes on
+# top of the 30 GiB the AMI itself needs (plan/desired.py EC2_BASE_DISK_GIB), so it may be at most 65506 GiB.
+GP3_MAX_GIB = 65_536
+EC2_BASE_DISK_GIB = 30
+MAX_DISK_GIB = GP3_MAX_GIB - EC2_BASE_DISK_GIB
+# Capacity providers AWS reserves for Fargate; an ec2 job cannot run on them (its task definition is EC2-only).
+FARGATE_PROVIDER_NAMES = ("FARGATE", "FARGATE_SPOT")
 
 # Fargate task sizes: CPU units -> allowed memory (MiB). From the ECS developer guide (facts section 4).
 FARGATE_SIZES: dict[int, tuple[int, ...]] = {
@@ -276,6 +284,14 @@ def _resource_errors(spec: dict[str, Any]) -> list[FieldError]:
                     "applies to ec2 capacity only; fargate uses FARGATE/FARGATE_SPOT",
                 )
             )
+    elif capacity.get("provider") in FARGATE_PROVIDER_NAMES:
+        errors.append(
+            FieldError(
+                "spec.capacity.provider",
+                f"{capacity['provider']} is a Fargate provider; use capacity.type: fargate "
+                f"(with spot: true for FARGATE_SPOT) or name an EC2 capacity provider",
+            )
+        )
     elif capacity.get("provider") and capacity.get("instanceTypes"):
         errors.append(
             FieldError(
@@ -295,16 +311,34 @@ def _resource_errors(spec: dict[str, Any]) -> list[FieldError]:
         )
         cpu_units = None
     if memory_mib is not None and not ECS_MIN_MEMORY_MIB <= memory_mib <= ECS_MAX_MEMORY_MIB:
-        errors.append(FieldError("spec.resources.memory", "must be between 512Mi and 24Ti (ECS task limits)"))
-        memory_mib = None
-    if disk_gib is not None and disk_gib > MAX_DISK_GIB:
         errors.append(
-            FieldError("spec.resources.disk", f"must be at most {MAX_DISK_GIB}Gi (the gp3 volume limit)")
+            FieldError(
+                "spec.resources.memory",
+                "must be between 1Gi and 24Ti (the task's memory holds ODM plus two 256Mi staging containers; "
+                "ECS refuses reservations above the task memory)",
+            )
+        )
+        memory_mib = None
+    if disk_gib is not None and capacity_type != "fargate" and disk_gib > MAX_DISK_GIB:
+        errors.append(
+            FieldError(
+                "spec.resources.disk",
+                f"must be at most {MAX_DISK_GIB}Gi: the root volume is {EC2_BASE_DISK_GIB}Gi for the AMI plus "
+                f"the disk, and gp3 volumes hold at most {GP3_MAX_GIB}Gi",
+            )
         )
     gpu = resources.get("gpu", 0)
+    wants_gpu = isinstance(gpu, int) and not isinstance(gpu, bool) and gpu > 0
     if capacity_type != "fargate":
+        if wants_gpu and capacity.get("architecture") == "arm64":
+            errors.append(
+                FieldError(
+                    "spec.resources.gpu",
+                    "ECS has no GPU-optimized AMI for arm64; use capacity.architecture: x86_64 for GPU jobs",
+                )
+            )
         return errors
-    if isinstance(gpu, int) and not isinstance(gpu, bool) and gpu > 0:
+    if wants_gpu:
         errors.append(
             FieldError("spec.resources.gpu", "Fargate has no GPUs; use capacity.type: ec2 for GPU jobs")
         )

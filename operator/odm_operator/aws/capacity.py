@@ -26,6 +26,29 @@ log = logging.getLogger(__name__)
 ATTACH_ATTEMPTS = 6
 ATTACH_BACKOFF_SECONDS = 1.0
 MANAGED_PREFIX = "odm-"
+# Capacity providers per cluster, FARGATE and FARGATE_SPOT included (ECS service quotas, not adjustable).
+MAX_PROVIDERS_PER_CLUSTER = 20
+# The code of the error a pass gets when the cluster has no room for another provider: the job waits (the janitor
+# deletes idle providers after capacityGraceSeconds) rather than failing.
+QUOTA_FULL = "CapacityProviderQuota"
+
+
+class ProviderQuotaFull(AwsCallError):
+    def __init__(self, cluster: str, count: int):
+        super().__init__(
+            "PutClusterCapacityProviders",
+            ClientError(
+                {
+                    "Error": {
+                        "Code": QUOTA_FULL,
+                        "Message": f"cluster {cluster} has {count} capacity providers, ECS's limit is "
+                        f"{MAX_PROVIDERS_PER_CLUSTER}; waiting for idle operator-managed capacity to be deleted",
+                    }
+                },
+                "PutClusterCapacityProviders",
+            ),
+        )
+        self.kind = "transient"
 
 
 class CapacityGateway:
@@ -35,24 +58,66 @@ class CapacityGateway:
         self.ecs = ecs
         self._ready: set[tuple[str, str]] = set()  # (cluster, provider) known to exist and be attached
         self._creating: set[str] = set()  # providers a pass is ensuring right now
+        self._max_size: dict[str, int] = {}  # group -> its MaxSize as last seen or set
         self._lock = threading.Lock()
 
     def ensure(self, cluster: str, name: str, requests: dict[str, Any]) -> bool:
         """Launch template, group and provider exist and the provider is attached; True if anything was created."""
-        if (cluster, name) in self._ready:
+        wanted = int(requests["autoScalingGroup"]["MaxSize"])
+        if (cluster, name) in self._ready and wanted <= self._max_size.get(name, wanted):
             return False
         with self._lock:
+            if (cluster, name) in self._ready:
+                self._raise_max_size(name, wanted)
+                return False
             self._creating.add(name)
             try:
-                created = self._ensure_template(name, requests["launchTemplate"])
-                group_arn, made = self._ensure_group(name, requests["autoScalingGroup"])
-                created |= made
-                created |= self._ensure_provider(name, group_arn, requests["capacityProvider"])
+                self._check_quota(cluster, name)
+                template = self._ensure_template(name, requests["launchTemplate"])
+                group = provider = False
+                try:
+                    group_arn, group = self._ensure_group(name, requests["autoScalingGroup"])
+                    provider = self._ensure_provider(name, group_arn, requests["capacityProvider"])
+                except AwsCallError as exc:
+                    if (
+                        exc.kind == "terminal"
+                    ):  # AWS refused the request itself: retrying cannot complete the set
+                        self._roll_back(name, template, group)
+                    raise
+                created = template or group or provider
                 self.attach(cluster, name)
                 self._ready.add((cluster, name))
             finally:
                 self._creating.discard(name)
         return created
+
+    def _roll_back(self, name: str, template: bool, group: bool) -> None:
+        """Delete what this pass created when a later create was refused, so nothing is left for no provider (the
+        janitor only knows providers). Best effort: the refusal is what the job reports."""
+        try:
+            if group:
+                self.autoscaling.delete_auto_scaling_group(AutoScalingGroupName=name, ForceDelete=True)
+                self._max_size.pop(name, None)
+            if template:
+                self.ec2.delete_launch_template(LaunchTemplateName=name)
+            log.info("Rolled back a refused capacity set name=%s template=%s group=%s", name, template, group)
+        except (ClientError, BotoCoreError) as exc:
+            log.warning("Rolling back a refused capacity set failed name=%s: %s", name, exc)
+
+    def _check_quota(self, cluster: str, name: str) -> None:
+        """Refuse (ProviderQuotaFull) before creating anything when the cluster cannot take another provider."""
+        providers = self.ecs.cluster_providers(cluster)
+        if providers is not None and name not in providers and len(providers) >= MAX_PROVIDERS_PER_CLUSTER:
+            raise ProviderQuotaFull(cluster, len(providers))
+
+    def _raise_max_size(self, name: str, wanted: int) -> None:
+        """Jobs share a group whatever their maxInstances: its MaxSize is the largest any of them asked for."""
+        if wanted <= self._max_size.get(name, 0):
+            return
+        with aws_call("UpdateAutoScalingGroup"):
+            self.autoscaling.update_auto_scaling_group(AutoScalingGroupName=name, MaxSize=wanted)
+        self._max_size[name] = wanted
+        log.info("Raised the Auto Scaling group's MaxSize name=%s max=%d", name, wanted)
 
     def busy(self, cluster: str, name: str) -> bool:
         """Another pass is ensuring this provider right now (a pass needing it would only wait for that one)."""
@@ -91,6 +156,8 @@ class CapacityGateway:
                 "AutoScalingGroups"
             ]
         if found:
+            self._max_size[name] = int(found[0].get("MaxSize", 0))
+            self._raise_max_size(name, int(request["MaxSize"]))
             return found[0]["AutoScalingGroupARN"], False
         with aws_call("CreateAutoScalingGroup"):
             self.autoscaling.create_auto_scaling_group(**request)
@@ -98,6 +165,7 @@ class CapacityGateway:
             found = self.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
                 "AutoScalingGroups"
             ]
+        self._max_size[name] = int(request["MaxSize"])
         log.info("Created Auto Scaling group name=%s", name)
         return found[0]["AutoScalingGroupARN"], True
 
@@ -177,6 +245,7 @@ class CapacityGateway:
                     return False
                 raise
             self._ready.discard((cluster, name))
+            self._max_size.pop(name, None)
             with aws_call("UpdateAutoScalingGroup"):
                 try:
                     self.autoscaling.update_auto_scaling_group(

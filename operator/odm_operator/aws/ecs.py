@@ -83,6 +83,13 @@ class EcsGateway:
         with self._cluster_lock:
             self._clusters = {k for k in self._clusters if not k.startswith(f"{name}|")}
 
+    def cluster_providers(self, cluster: str) -> list[str] | None:
+        """The providers attached to the cluster, or None when it does not exist yet."""
+        with aws_call("DescribeClusters"):
+            found = self.client.describe_clusters(clusters=[cluster]).get("clusters", [])
+        active = next((c for c in found if c.get("status") == "ACTIVE"), None)
+        return None if active is None else list(active.get("capacityProviders", []))
+
     def attach_provider(self, cluster: str, provider: str) -> None:
         """Attach ``provider`` keeping every provider already on the cluster (read-modify-write, serialized)."""
         with self._cluster_lock:
@@ -179,25 +186,23 @@ class EcsGateway:
         return out
 
     def tasks_started_by(self, cluster: str, started_by: str) -> list[dict[str, Any]]:
-        """Every task (running or recently stopped) started with ``started_by``, with tags."""
+        """Every task started with ``started_by`` that ListTasks shows, with tags. ``startedBy`` is sent alone:
+        "When you specify startedBy as the filter, it must be the only filter that you use" (ListTasks API
+        reference), so ECS's default desired status (RUNNING) applies; a stopped attempt is not listed, and its
+        RunTask, asked again with the same clientToken, answers with the original task (ECS idempotency)."""
         arns: list[str] = []
-        for desired in ("RUNNING", "STOPPED"):
-            token = None
-            while True:
-                kwargs: dict[str, Any] = {
-                    "cluster": cluster,
-                    "startedBy": started_by,
-                    "desiredStatus": desired,
-                }
-                if token:
-                    kwargs["nextToken"] = token
-                self.read_pacer.acquire()
-                with aws_call("ListTasks"):
-                    page = self.client.list_tasks(**kwargs)
-                arns.extend(a for a in page.get("taskArns", []) if a not in arns)
-                token = page.get("nextToken")
-                if not token:
-                    break
+        token = None
+        while True:
+            kwargs: dict[str, Any] = {"cluster": cluster, "startedBy": started_by}
+            if token:
+                kwargs["nextToken"] = token
+            self.read_pacer.acquire()
+            with aws_call("ListTasks"):
+                page = self.client.list_tasks(**kwargs)
+            arns.extend(a for a in page.get("taskArns", []) if a not in arns)
+            token = page.get("nextToken")
+            if not token:
+                break
         return self.describe_tasks(cluster, arns, tags=True) if arns else []
 
     def stop_task(self, cluster: str, arn: str, reason: str) -> None:

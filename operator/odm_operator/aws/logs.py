@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import boto3
 from botocore.exceptions import ClientError
 
 from .ecs import aws_call
@@ -67,3 +68,30 @@ class LogsGateway:
                 if not token:
                     break
         return events
+
+
+# ----- reading one job's log with the caller's credentials (`odm-operator logs`) ------------------------------------
+#
+# These run in the CLI, as the person who asks, with their own AWS credentials: never in the operator, whose IAM
+# policy (manifests/aws/iam-policy.json, derived from the gateway classes above) does not grant them. Reading needs
+# logs:GetLogEvents on the job log group.
+
+
+def caller_logs_client(region: str | None) -> Any:
+    """A CloudWatch Logs client from the standard AWS environment (AWS_PROFILE, AWS_ACCESS_KEY_ID, SSO, instance
+    role, AWS_ENDPOINT_URL...), as the AWS CLI builds one; ``region`` when the environment names none."""
+    session = boto3.session.Session()
+    return session.client("logs", region_name=session.region_name or region)
+
+
+def read_stream(client: Any, group: str, stream: str, token: str | None) -> tuple[list[tuple[int, str]], str]:
+    """(timestamp ms, message) of the events after ``token`` (None: from the start of the stream), and the token to
+    read on from. GetLogEvents answers the token it was given when there is nothing newer (the end of the stream,
+    for now), so the caller reads until the token stops changing."""
+    kwargs: dict[str, Any] = {"logGroupName": group, "logStreamName": stream, "startFromHead": True}
+    if token:
+        kwargs["nextToken"] = token
+    with aws_call("GetLogEvents"):
+        page = client.get_log_events(**kwargs)
+    events = [(e["timestamp"], e["message"]) for e in page.get("events", [])]
+    return events, page.get("nextForwardToken") or token or ""

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import contract
 from ..api.types import ODMJobSpec
+from ..api.validation import EC2_BASE_DISK_GIB, MAX_DISK_GIB
 from ..settings import Settings
 
 if TYPE_CHECKING:
@@ -28,18 +29,40 @@ TARGET_CAPACITY = 100
 INSTANCE_WARMUP_SECONDS = 300
 # How many instances managed scaling may add at once: a burst of jobs should not wait on one-at-a-time steps.
 MAX_SCALING_STEP = 10
+# One ODM task per managed instance (RunTask placementConstraints, ECS cluster query language): ODM uses every CPU
+# of its host (--max-concurrency defaults to the CPU count), and each task's disk lives on the instance's root
+# volume, so two tasks binpacked onto one instance would share a volume sized for one (ENOSPC).
+ONE_TASK_PER_INSTANCE = [{"type": "memberOf", "expression": "runningTasksCount == 0"}]
+# Jobs share a provider when their disks round up to the same power of two (at least this many GiB): the root
+# volume has room for the largest disk of its band, and the number of providers stays small (20 per cluster).
+MIN_DISK_BAND_GIB = 32
 
 
 def ami_parameter(arch: str, gpu: bool) -> str:
-    return AMI_PARAMETERS[(arch, gpu)]
+    """The SSM parameter of the ECS-optimized AMI; admission refuses GPU on arm64 (there is no such AMI)."""
+    try:
+        return AMI_PARAMETERS[(arch, gpu)]
+    except KeyError:
+        raise ValueError(f"ECS publishes no {'GPU ' if gpu else ''}AMI for {arch}") from None
+
+
+def disk_band(disk_gib: int) -> int:
+    """The job's disk rounded up to a power of two, within what a gp3 root volume can add (api/validation.py)."""
+    band = MIN_DISK_BAND_GIB
+    while band < disk_gib:
+        band *= 2
+    return min(band, MAX_DISK_GIB)
 
 
 def user_data(cluster: str, gpu: bool) -> str:
     lines = [
         f"ECS_CLUSTER={cluster}",
-        # Drain on a Spot notice, so ECS stops the task with stopCode SpotInterruption and the job retries.
+        # Drain on a Spot notice: no new task is placed on a doomed instance. Draining does not stop standalone
+        # tasks; the task dies with its host ("Host EC2 (instance i-...) terminated.", no exit codes), which
+        # plan/outcome.py retries.
         "ECS_ENABLE_SPOT_INSTANCE_DRAINING=true",
-        # ODM is killed hard on stop; 120 s lets stage-out copy partial results and logs first.
+        # How long the containers get between SIGTERM and SIGKILL when the task is stopped. Stage-out does not run
+        # after a stop (ECS starts no container once the task's desired status is STOPPED).
         "ECS_CONTAINER_STOP_TIMEOUT=120s",
     ]
     if gpu:
@@ -49,20 +72,23 @@ def user_data(cluster: str, gpu: bool) -> str:
 
 
 def managed_capacity(spec: ODMJobSpec, settings: Settings, size: TaskSize, cluster: str) -> DesiredCapacity:
-    from .desired import EC2_BASE_DISK_GIB, DesiredCapacity, content_hash, fitting_types, resource_tags
+    from .desired import DesiredCapacity, content_hash, fitting_types, resource_tags
 
     types = fitting_types(spec, size, settings.allowed_instance_families)
     gpu = size.gpus > 0
+    # What needs a distinct Auto Scaling group or launch template, and nothing else: a job's maxInstances raises
+    # the shared group's MaxSize (aws/capacity.py) instead of making a provider of its own (ECS allows 20 per
+    # cluster, FARGATE and FARGATE_SPOT included).
+    band = disk_band(size.disk_gib)
     identity = {
         "cluster": cluster,
         "instanceTypes": types,
         "spot": spec.capacity.spot,
         "gpu": gpu,
-        "diskGiB": size.disk_gib,
+        "diskBandGiB": band,
         "architecture": spec.capacity.architecture,
         "subnets": sorted(settings.subnets),
         "securityGroups": sorted(settings.security_groups),
-        "maxInstances": spec.capacity.max_instances,
         "instanceProfile": settings.instance_profile_arn,
     }
     name = "odm-" + content_hash(identity)
@@ -74,7 +100,7 @@ def managed_capacity(spec: ODMJobSpec, settings: Settings, size: TaskSize, clust
             {
                 "DeviceName": "/dev/xvda",
                 "Ebs": {
-                    "VolumeSize": EC2_BASE_DISK_GIB + size.disk_gib,
+                    "VolumeSize": EC2_BASE_DISK_GIB + band,
                     "VolumeType": "gp3",
                     "DeleteOnTermination": True,
                     "Encrypted": True,
@@ -121,7 +147,9 @@ def managed_capacity(spec: ODMJobSpec, settings: Settings, size: TaskSize, clust
             },
             "VPCZoneIdentifier": ",".join(settings.subnets),
             "NewInstancesProtectedFromScaleIn": True,
-            "CapacityRebalance": spot,
+            # Off: "Amazon ECS does not receive a notice ... when instances are removed by Auto Scaling Capacity
+            # Rebalancing" (ECS Spot guide), and a standalone ODM task cannot move: rebalancing would only kill it.
+            "CapacityRebalance": False,
             "Tags": [
                 {**t, "PropagateAtLaunch": True, "ResourceId": name, "ResourceType": "auto-scaling-group"}
                 for t in ec2_tags

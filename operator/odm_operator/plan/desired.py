@@ -21,12 +21,13 @@ from . import instances
 from .odm_command import STAGE_IN_SCRIPT, STAGE_OUT_SCRIPT, odm_argv, odm_environment
 from .sizing import Sizing, size_for
 
-# ECS caps the JSON of RunTask overrides at 8192 characters.
+# ECS caps the JSON of RunTask overrides at 8192 characters (botocore ECS model, RunTask.overrides: "A total of
+# 8192 characters are allowed for overrides").
 MAX_OVERRIDES_CHARS = 8192
 # Soft memory for the two staging containers; the odm container gets the rest of the task's memory.
 STAGE_MEMORY_MIB = 256
-# EC2 root volume: the AL2023 ECS AMI ships 30 GiB holding the OS and Docker's data; the job's disk comes on top.
-EC2_BASE_DISK_GIB = 30
+# EC2 root volume: the AL2023 ECS AMI ships 30 GiB holding the OS and Docker's data; the job's disk comes on top
+# (EC2_BASE_DISK_GIB, defined with the disk bound it implies in api/validation.py).
 # Default disk when a job gives resources but no disk: four times memory, ODM's usual intermediate footprint.
 DISK_PER_MEMORY = 4
 FAMILY_PREFIX = "odm-"
@@ -94,9 +95,24 @@ def _default_disk(memory_mib: int, fargate: bool) -> int:
 
 
 def odm_image(spec: ODMJobSpec, settings: Settings, size: TaskSize) -> str:
-    if spec.odm.image:
-        return spec.odm.image
-    return (settings.odm_gpu_image or "") if size.gpus else settings.odm_image  # admission refuses ""
+    image = spec.odm.image or ((settings.odm_gpu_image or "") if size.gpus else settings.odm_image)
+    if not image:
+        return image  # a GPU job with no pinned GPU image: admission refuses it
+    return mirrored(image, settings.image_mirror)
+
+
+def mirrored(image: str, mirror: str | None) -> str:
+    """A Docker Hub image through ``mirror`` (an ECR pull-through cache keeps Docker Hub's paths, official images
+    under library/); images of any other registry are left alone."""
+    if not mirror:
+        return image
+    first, _, rest = image.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        if first not in ("docker.io", "registry-1.docker.io", "index.docker.io"):
+            return image  # another registry (ECR, ECR Public, ghcr.io...)
+        image = rest
+    path = image if "/" in image else f"library/{image}"
+    return f"{mirror.rstrip('/')}/{path}"
 
 
 def task_definition(spec: ODMJobSpec, settings: Settings, size: TaskSize) -> dict[str, Any]:
@@ -263,6 +279,10 @@ def run_task(
             },
         ),
     }
+    if cap.kind == "managed":
+        from .capacity import ONE_TASK_PER_INSTANCE
+
+        request["placementConstraints"] = ONE_TASK_PER_INSTANCE
     if spec.capacity.type == "fargate":
         request["platformVersion"] = settings.fargate_platform_version
         request["networkConfiguration"] = {

@@ -38,6 +38,7 @@ class ObservedTask:
     task_definition_arn: str | None = None
     containers: dict[str, ContainerState] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+    started_by: str | None = None  # RunTask's startedBy: whose task it is (plan/ownership.py)
     progress: tuple[str, int] | None = None  # (stage, percent), filled in by the tracker from the logs
     odm_hint: str | None = None  # why ODM failed, when its log says it (plan/progress.py), e.g. "disk-full"
     # When ECS last described the task (RFC 3339); a stale observation must not count as time spent waiting.
@@ -117,6 +118,7 @@ def from_describe(task: dict[str, Any], observed_at: str | None = None) -> Obser
         task_definition_arn=task.get("taskDefinitionArn"),
         containers=containers,
         tags=tags,
+        started_by=task.get("startedBy"),
         observed_at=observed_at,
         version=task["version"] if isinstance(task.get("version"), int) else None,
     )

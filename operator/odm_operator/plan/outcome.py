@@ -7,6 +7,7 @@ the input, odm 137 means memory, any other odm code means ODM itself, stage-out 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -22,6 +23,14 @@ RETRYABLE_STOP_CODES = {
 }
 # TaskFailedToStart reasons that mean "no capacity right now", not "this task can never start".
 CAPACITY_MARKERS = ("NO ACTIVE INSTANCES", "EMPTY CAPACITY PROVIDER", "RESOURCE:", "CAPACITY", "INSUFFICIENT")
+# A standalone task on EC2 whose instance went away (an EC2 Spot reclaim among others) stops with this reason and
+# without exit codes; draining stops service tasks only ("Container instance draining": standalone tasks "aren't
+# affected"), so there is no SpotInterruption stop code on EC2 (unlike Fargate Spot). ECS's stopped-task errors
+# page words it "Host EC2 (instance i-1234567890abcdef0) stopped/terminated."
+HOST_GONE = re.compile(r"Host EC2 \(instance (i-[0-9a-f]+)\) (stopped|terminated)", re.IGNORECASE)
+# An image pull refused for rate limiting (Docker Hub's anonymous limit answers "toomanyrequests"; ECR answers
+# "TooManyRequestsException"/"429"): another attempt later, or through the imageMirror setting, can pull it.
+PULL_THROTTLED = ("TOOMANYREQUESTS", "TOO MANY REQUESTS", "RATE LIMIT")
 OOM_EXIT = 137
 # ODM's exit codes (stages/odm_app.py execute: the child's code, with ODM's message for it; config.py: argparse
 # exits 2), with the reasons NodeODM gives them (libs/Task.js) and what the user can do.
@@ -49,8 +58,8 @@ class Outcome:
     exit_code: int | None = None
 
 
-def classify(task: ObservedTask, input_uri: str = "", output_uri: str = "") -> Outcome:
-    """The outcome of a STOPPED (or MISSING) task."""
+def classify(task: ObservedTask, input_uri: str = "", output_uri: str = "", spot: bool = False) -> Outcome:
+    """The outcome of a STOPPED (or MISSING) task; ``spot`` when it ran on Spot capacity."""
     code = task.stop_code or ""
     detail = task.stopped_reason or ""
     if task.last_status == MISSING:
@@ -58,6 +67,24 @@ def classify(task: ObservedTask, input_uri: str = "", output_uri: str = "") -> O
         return Outcome("retryable", "TaskMissing", f"{detail}; its outcome is unknown, so the job runs again")
     if code in RETRYABLE_STOP_CODES:
         return Outcome("retryable", code, f"{RETRYABLE_STOP_CODES[code]} ({detail or code})")
+    host = HOST_GONE.search(detail)
+    unfinished = task.exit_code(contract.ODM) is None and task.exit_code(contract.STAGE_OUT) is None
+    if host and unfinished:  # stage-in may have exited 0 before; ODM and stage-out never got to exit
+        if spot:
+            return Outcome(
+                "retryable", "SpotInterruption", f"the Spot instance {host.group(1)} was reclaimed ({detail})"
+            )
+        return Outcome(
+            "retryable", "HostTerminated", f"the instance {host.group(1)} went away under the task ({detail})"
+        )
+    pull = " ".join([detail, *(c.reason or "" for c in task.containers.values())])
+    if "CannotPullContainerError" in pull and any(m in pull.upper() for m in PULL_THROTTLED):
+        return Outcome(
+            "retryable",
+            "ImagePullThrottled",
+            f"the registry refused the image pull for rate limiting ({pull.strip()}); a later attempt retries, and the "
+            "imageMirror setting can point images at a mirror or an ECR pull-through cache",
+        )
     if code == "TaskFailedToStart":
         if any(marker in detail.upper() for marker in CAPACITY_MARKERS):
             return Outcome("retryable", "CapacityUnavailable", f"the task could not be placed: {detail}")

@@ -18,11 +18,20 @@ from .. import contract
 from ..api.types import ODMJobSpec
 from .observed import ObservedTask
 from .outcome import Outcome, classify
-from .status import FINISHED, STARTING_STATES, now_rfc3339, parse_time, with_phase
+from .ownership import foreign
+from .status import FINISHED, STARTING_STATES, now_rfc3339, parse_time, settled, with_phase
 
 # Attempt reasons that count against backoffLimit (a retry of the same work on new capacity).
 RETRYABLE_REASONS = frozenset(
-    {"SpotInterruption", "TerminationNotice", "InfrastructureHealth", "CapacityUnavailable", "TaskMissing"}
+    {
+        "SpotInterruption",
+        "TerminationNotice",
+        "InfrastructureHealth",
+        "CapacityUnavailable",
+        "TaskMissing",
+        "HostTerminated",
+        "ImagePullThrottled",
+    }
 )
 
 
@@ -48,6 +57,7 @@ class JobView:
     errors: tuple[str, ...] = ()  # admission errors, "path: message"
     policy_errors: tuple[str, ...] = ()  # what the admin's settings forbid, "path: message"
     quota_wait: str | None = None  # why the namespace's concurrency quota holds this job back, if it does
+    config_errors: tuple[str, ...] = ()  # operator settings this job needs that are missing or malformed
     creation: str | None = None
 
 
@@ -69,6 +79,15 @@ class Adopt:
 class Stop:
     cluster: str
     task_arn: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class StopOwn:
+    """Stop whatever tasks ECS lists as started by this job (ListTasks by startedBy): used when status no longer
+    says which task is the job's, so the job does not leave its own task running as it fails."""
+
+    cluster: str
     reason: str
 
 
@@ -95,7 +114,7 @@ class CollectOutputs:
     output_uri: str
 
 
-Action = Start | Adopt | Stop | Watch | Forget | DeleteJob | CollectOutputs
+Action = Start | Adopt | Stop | StopOwn | Watch | Forget | DeleteJob | CollectOutputs
 
 
 @dataclass
@@ -106,6 +125,13 @@ class Decision:
 
 
 def decide(job: JobView, observed: ObservedTask | None, now: datetime, timing: Timing) -> Decision:
+    decision = _decide(job, observed, now, timing)
+    # Every pass ends with observedGeneration and the conditions recomputed (written only if they changed).
+    decision.status = settled(decision.status, now_rfc3339(now), job.generation)
+    return decision
+
+
+def _decide(job: JobView, observed: ObservedTask | None, now: datetime, timing: Timing) -> Decision:
     status = copy.deepcopy(job.status)
     stamp = now_rfc3339(now)
 
@@ -126,8 +152,22 @@ def decide(job: JobView, observed: ObservedTask | None, now: datetime, timing: T
     active = latest if latest and not latest.get("finishedAt") else None
     cluster = (status.get("aws") or {}).get("cluster") or ""
 
+    # The task in status must be this job's before anything is done to it or read from it (plan/ownership.py):
+    # status can be written by others. Until the tracker has described it, stopping waits for that answer.
+    task_arn = active.get("taskArn") if active else None
+    seen = observed is not None and observed.arn == task_arn
+    if task_arn and seen and observed is not None:
+        why = foreign(observed, job.uid)
+        if why:
+            return _foreign_task(job, status, active, why, stamp)
+    if task_arn and not seen and (spec.suspend or _past_deadline(spec, status, now, timing)):
+        return Decision(status, [Watch(cluster, task_arn)])
+
     if spec.suspend:
         return _suspend(job, status, active, observed, cluster, stamp)
+    if job.config_errors and active is None:  # a task already running is still tracked to its end
+        message = "the operator's settings cannot run this job: " + "; ".join(job.config_errors)
+        return Decision(phase("Failed", "InvalidConfiguration", message))
 
     deadline = spec.active_deadline_seconds
     started = parse_time(status.get("startTime"))
@@ -154,6 +194,30 @@ def decide(job: JobView, observed: ObservedTask | None, now: datetime, timing: T
     if observed is None or observed.arn != active["taskArn"]:
         return Decision(status, [Watch(cluster, active["taskArn"])], requeue_after=deadline_in)
     return _track(job, spec, status, active, observed, now, timing, deadline_in)
+
+
+def _past_deadline(spec: ODMJobSpec, status: dict[str, Any], now: datetime, timing: Timing) -> bool:
+    started = parse_time(status.get("startTime"))
+    deadline = spec.active_deadline_seconds
+    return bool(deadline and started and deadline - (now - started).total_seconds() * timing.time_scale <= 0)
+
+
+def _foreign_task(
+    job: JobView, status: dict[str, Any], active: dict[str, Any] | None, why: str, stamp: str
+) -> Decision:
+    """The attempt's task in status is another job's (status was written by someone else): nothing is done to it
+    and nothing read from it; the job fails saying so. Only this job's tracking of the ARN is dropped."""
+    assert active is not None
+    arn = active["taskArn"]
+    active["finishedAt"] = stamp
+    active["reason"] = "ForeignTask"
+    message = (
+        f"status.attempts[{active['number'] - 1}].taskArn names a task of another job: {why}. The operator did "
+        "not stop, adopt or read it; status was changed by someone other than the operator"
+    )
+    cluster = (status.get("aws") or {}).get("cluster") or ""
+    actions: list[Action] = [Forget(arn), StopOwn(cluster, _why(job, "status named another job's task"))]
+    return Decision(with_phase(status, "Failed", "ForeignTask", message, stamp, job.generation), actions)
 
 
 def _finished(job: JobView, status: dict[str, Any], now: datetime, timing: Timing) -> Decision:
@@ -276,7 +340,7 @@ def _track(
             with_phase(status, "Running", "Running", message, stamp, job.generation),
             requeue_after=deadline_in,
         )
-    outcome = classify(observed, spec.input.s3_uri, spec.output.s3_uri)
+    outcome = classify(observed, spec.input.s3_uri, spec.output.s3_uri, spec.capacity.spot)
     _finish_attempt(active, stamp, outcome.reason, observed, outcome)
     forget: list[Action] = [Forget(observed.arn)]
     if outcome.kind == "succeeded":
@@ -362,6 +426,18 @@ def after_run_task(
     new.setdefault("startTime", entry["startedAt"])
     message = f"attempt {attempt}: task {task.last_status}"
     return with_phase(new, "Starting", "Starting", message, stamp, generation)
+
+
+def waiting_for_capacity(
+    status: dict[str, Any], attempt: int, message: str, now: datetime, generation: int | None = None
+) -> dict[str, Any]:
+    """The cluster cannot take the provider the job needs (ECS's 20 per cluster): the attempt did not happen (no
+    RunTask), so it is taken back and the job waits in Pending; the resync tries again, and the janitor frees idle
+    operator-managed providers after capacityGraceSeconds. Nothing is counted against backoffLimit."""
+    new = copy.deepcopy(status)
+    new["attempts"] = [a for a in new.get("attempts", []) if a.get("number") != attempt]
+    stamp = now_rfc3339(now)
+    return with_phase(new, "Pending", "CapacityProviderQuota", message, stamp, generation)
 
 
 def after_run_failure(

@@ -3,6 +3,14 @@
 Conditions are recomputed from the phase on every pass and keep their lastTransitionTime while their status does
 not change (kubebuilder / ACK convention). ``merge_patch`` gives the smallest JSON merge patch from the status the
 object has to the status it should have, so nothing is written when nothing changed.
+
+Besides the batch-Job-like conditions (Accepted, CapacityReady, Running, Complete, Failed, Suspended) the status
+carries the three that GitOps tools read (kstatus, kubernetes-sigs/cli-utils pkg/kstatus/status/generic.go, which
+Flux uses): ``Reconciling`` True while the job is on its way (kstatus: InProgress), ``Stalled`` True once it ended
+without success (kstatus: Failed; without it a failed job would look "in progress" until Flux's timeout) and
+``Ready`` True only when it succeeded. kstatus first compares ``status.observedGeneration`` with
+``metadata.generation``: it is the generation whose spec the job runs with, so it stays behind when a spec change
+was refused (SpecChangeIgnored), and follows every accepted change (spec.suspend) on the next pass.
 """
 
 from __future__ import annotations
@@ -14,6 +22,13 @@ from typing import Any
 FINISHED = frozenset({"Succeeded", "Failed", "Cancelled"})
 # lastStatus values before a container runs: the job is Starting until the task reaches RUNNING.
 STARTING_STATES = frozenset({"PROVISIONING", "PENDING", "ACTIVATING"})
+# Phases in which the operator still works towards the job's end: kstatus's Reconciling.
+ACTIVE = frozenset({"Pending", "Starting", "Running"})
+# Ended without success and will not run again: kstatus's Stalled. Cancelled belongs here too (its task was stopped
+# outside the operator; nothing retries it), or Flux would wait for it until its timeout.
+STALLED = frozenset({"Failed", "Cancelled"})
+# The condition that records a refused spec change (with_drift).
+SPEC_CHANGE_IGNORED = "SpecChangeIgnored"
 
 
 def now_rfc3339(moment: datetime | None = None) -> str:
@@ -52,6 +67,11 @@ def conditions(status: dict[str, Any], now: str, generation: int | None) -> list
     if phase == "Failed":
         wanted.append(("Failed", "True", reason, message))
     previous = {c.get("type"): c for c in status.get("conditions", [])}
+    if phase == "Suspended":
+        wanted.append(("Suspended", "True", "Suspended", message))
+    elif "Suspended" in previous:
+        wanted.append(("Suspended", "False", "Resumed", "spec.suspend is false"))
+    wanted.extend(gitops_conditions(phase, reason, message, last_status))
     out = []
     for ctype, cstatus, creason, cmessage in wanted:
         before = previous.get(ctype)
@@ -73,6 +93,44 @@ def conditions(status: dict[str, Any], now: str, generation: int | None) -> list
     return out
 
 
+def gitops_conditions(
+    phase: str | None, reason: str, message: str, last_status: str | None
+) -> list[tuple[str, str, str, str]]:
+    """Ready, Reconciling and Stalled (type, status, reason, message) for a job in ``phase``."""
+    if phase == "Succeeded":
+        ready = ("Ready", "True", "Succeeded", message)
+    else:
+        ready = ("Ready", "False", reason, message)
+    if phase in ACTIVE:
+        # A task waiting in PROVISIONING waits for capacity to scale out (CapacityReady says the same).
+        why = "ScalingOut" if last_status == "PROVISIONING" and reason == "Starting" else reason
+        reconciling = ("Reconciling", "True", why, message)
+    else:
+        reconciling = (
+            "Reconciling",
+            "False",
+            phase or "Unknown",
+            f"the job is {phase}; no work is under way",
+        )
+    if phase in STALLED:
+        stalled = ("Stalled", "True", reason, message)
+    else:
+        stalled = ("Stalled", "False", phase or "Unknown", "the job has not ended in failure")
+    return [ready, reconciling, stalled]
+
+
+def observed_generation(status: dict[str, Any], generation: int | None) -> int | None:
+    """The generation whose spec the job runs with: ``generation``, unless a change to it was refused (then the
+    one recorded before; kstatus and Argo CD see the lag)."""
+    refused = any(
+        c.get("type") == SPEC_CHANGE_IGNORED and c.get("status") == "True"
+        for c in status.get("conditions", [])
+    )
+    if refused and status.get("observedGeneration") is not None:
+        return status["observedGeneration"]
+    return generation
+
+
 def with_phase(
     status: dict[str, Any], phase: str, reason: str, message: str, now: str, generation: int | None
 ) -> dict[str, Any]:
@@ -81,10 +139,22 @@ def with_phase(
     new["phase"] = phase
     new["reason"] = reason
     new["message"] = message
-    new["observedGeneration"] = generation
+    new["observedGeneration"] = observed_generation(new, generation)
     if phase in FINISHED and not new.get("completionTime"):
         new["completionTime"] = now
-    new["conditions"] = conditions(new, now, generation)
+    new["conditions"] = conditions(new, now, new["observedGeneration"])
+    return new
+
+
+def settled(status: dict[str, Any], now: str, generation: int | None) -> dict[str, Any]:
+    """``status`` with observedGeneration and the conditions recomputed, as every pass ends: a pass that changes
+    no phase (a finished job whose spec.suspend changed, a retry waiting for its backoff) still shows the
+    generation it observed. Unchanged when nothing differs, so it costs no write."""
+    if not status.get("phase"):
+        return status
+    new = dict(status)
+    new["observedGeneration"] = observed_generation(new, generation)
+    new["conditions"] = conditions(new, now, new["observedGeneration"])
     return new
 
 
@@ -116,6 +186,26 @@ def phase_changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
     return (old.get("phase"), old.get("reason")) != (new.get("phase"), new.get("reason"))
 
 
+# Reasons of an active job that say it is on its way, not that an attempt went wrong.
+PROGRESS_REASONS = frozenset({"Starting", "Running", "ScalingOut", "QuotaExceeded"})
+
+
+def phase_events(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(type, reason, message) of the Events a status change is worth, the way a batch/v1 Job's controller posts
+    them: one per phase or reason change, Warning for a failure and for an attempt that ended badly and is being
+    retried (SpotInterruption, OutOfMemory, ...), and Resumed when a suspended job runs again."""
+    if not phase_changed(old, new):
+        return []
+    phase = new.get("phase")
+    reason = new.get("reason") or phase or ""
+    events = []
+    if old.get("phase") == "Suspended" and phase != "Suspended":
+        events.append(("Normal", "Resumed", "spec.suspend is false: the job runs again"))
+    warning = phase in STALLED or (phase in ACTIVE and reason not in PROGRESS_REASONS)
+    events.append(("Warning" if warning else "Normal", reason, new.get("message") or ""))
+    return events
+
+
 def spec_drift(old: dict[str, Any] | None, new: dict[str, Any] | None) -> list[str]:
     """Top-level spec fields that changed, other than ``suspend`` (the one field a user may change)."""
     old, new = old or {}, new or {}
@@ -125,10 +215,10 @@ def spec_drift(old: dict[str, Any] | None, new: dict[str, Any] | None) -> list[s
 def with_drift(status: dict[str, Any], fields: list[str], now: str, generation: int | None) -> dict[str, Any]:
     """Status carrying a SpecChangeIgnored condition: spec is immutable, the running work keeps the old spec."""
     new = copy.deepcopy(status)
-    kept = [c for c in new.get("conditions", []) if c.get("type") != "SpecChangeIgnored"]
+    kept = [c for c in new.get("conditions", []) if c.get("type") != SPEC_CHANGE_IGNORED]
     kept.append(
         {
-            "type": "SpecChangeIgnored",
+            "type": SPEC_CHANGE_IGNORED,
             "status": "True",
             "reason": "SpecImmutable",
             "message": f"spec.{', spec.'.join(fields)} changed after the job was accepted; the change is not "

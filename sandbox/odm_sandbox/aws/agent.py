@@ -47,6 +47,19 @@ USER_INITIATED = "UserInitiated"
 USER_STOP_DEFAULT_REASON = "Task stopped by user"
 SPOT_INTERRUPTION = "SpotInterruption"
 SPOT_INTERRUPTION_REASON = "Your Spot Task was interrupted."
+# EC2: draining does not stop standalone tasks ("Container instance draining": they "aren't affected"); the task
+# dies with its host, without exit codes, and this reason (ECS "Stopped tasks errors": "Host EC2 (instance
+# i-1234567890abcdef0) stopped/terminated."). No stop code is reported for it here.
+HOST_TERMINATED_REASON = "Host EC2 (instance {}) terminated."
+# The ECS cluster query expression the agent understands in memberOf placement constraints.
+ONLY_ON_IDLE_INSTANCE = "runningTasksCount == 0"
+# Docker Hub's answer to a pull over its anonymous rate limit, as ECS reports it (CannotPullContainerError, seen
+# in aws/containers-roadmap#1270 and Docker's "Docker Hub usage and limits"); images of other registries pull.
+PULL_THROTTLED_REASON = (
+    "CannotPullContainerError: pull image manifest has been retried 1 time(s): failed to resolve ref {}: "
+    "unexpected status from HEAD request: 429 Too Many Requests - toomanyrequests: You have reached your pull "
+    "rate limit. You may increase the limit by authenticating and upgrading: https://www.docker.com/increase-rate-limit"
+)
 TASK_FAILED_TO_START = "TaskFailedToStart"
 EMPTY_CAPACITY_PROVIDER_REASON = "TaskFailedToStart: EMPTY CAPACITY PROVIDER"
 
@@ -95,6 +108,7 @@ class SimulatedEcsAgent:
         # Called with the task whenever its version rises: the ECS Task State Change event (task_events.py).
         self.on_version: Callable[[Any], None] | None = None
         self._thread: threading.Thread | None = None
+        self.pull_limited = False  # Docker Hub answers toomanyrequests (the control API's POST /pull-limit)
 
     # Thread.
 
@@ -155,6 +169,7 @@ class SimulatedEcsAgent:
         self._logs.clear()
         self.errors.clear()
         self.odm_failures.clear()
+        self.pull_limited = False
 
     # What the sandbox and tests ask.
 
@@ -186,20 +201,21 @@ class SimulatedEcsAgent:
             return False
         now = self.clock.now()
         inst = run.instance
-        self._begin_stop(run, now, SPOT_INTERRUPTION, SPOT_INTERRUPTION_REASON, SIGTERM_EXIT_CODE)
-        if inst is not None:
-            for other_arn in list(inst.runs):
-                other = self._runs.get(other_arn)
-                if other is not None and not other.stopping:
-                    self._begin_stop(
-                        other, now, SPOT_INTERRUPTION, SPOT_INTERRUPTION_REASON, SIGTERM_EXIT_CODE
-                    )
-            self._capacity.reclaim(inst)
+        if inst is None:  # Fargate Spot: a two-minute warning, then SIGTERM, stop code SpotInterruption
+            self._begin_stop(run, now, SPOT_INTERRUPTION, SPOT_INTERRUPTION_REASON, SIGTERM_EXIT_CODE)
+            return True
+        # EC2 Spot: the instance is reclaimed; its tasks stop with it, no stop code, no exit codes.
+        reason = HOST_TERMINATED_REASON.format(inst.ec2_id)
+        for other_arn in sorted(inst.runs | {run.arn}):
+            other = self._runs.get(other_arn)
+            if other is not None and not other.stopping:
+                self._begin_stop(other, now, None, reason, None)
+        self._capacity.reclaim(inst)
         return True
 
     # Hooks called by the ECS backend patches, inside a request (the lock is held).
 
-    def adopt(self, backend: Any, task: Any) -> None:
+    def adopt(self, backend: Any, task: Any, placement: list[dict[str, Any]] | None = None) -> None:
         """A task RunTask just created: complete it as ECS would show it, then schedule its life."""
         task_definition = backend.describe_task_definition(task.task_definition_arn)
         provider = task.capacity_provider_name
@@ -210,6 +226,11 @@ class SimulatedEcsAgent:
         else:
             kind = "standalone"
         run = TaskRun(backend, task, task_definition, kind, provider)
+        run.exclusive = any(
+            c.get("type") == "memberOf"
+            and " ".join(str(c.get("expression", "")).split()) == ONLY_ON_IDLE_INSTANCE
+            for c in placement or []
+        )
         now = self.clock.now()
         run.created_at = now
         task.containers = list(run.containers.values())
@@ -304,6 +325,14 @@ class SimulatedEcsAgent:
 
     def _pulled(self, run: TaskRun, at: float) -> None:
         run.task.pull_stopped_at = self.clock.wall(at)
+        throttled = next(
+            (c for c in run.containers.values() if self.pull_limited and _docker_hub(c.image)), None
+        )
+        if throttled is not None:
+            reason = PULL_THROTTLED_REASON.format(_docker_hub_ref(throttled.image or ""))
+            throttled.reason = reason[:MAX_REASON_CHARS]
+            self._begin_stop(run, at, TASK_FAILED_TO_START, reason[:MAX_REASON_CHARS], None)
+            return
         self._bump(run, "ACTIVATING")
         self._schedule(run, at + self.timings.activating_s, lambda t: self._running(run, t))
 
@@ -427,7 +456,7 @@ class SimulatedEcsAgent:
     # Stopping.
 
     def _begin_stop(
-        self, run: TaskRun, at: float, stop_code: str, reason: str, signal_exit: int | None
+        self, run: TaskRun, at: float, stop_code: str | None, reason: str, signal_exit: int | None
     ) -> None:
         if run.stopping:
             return
@@ -518,3 +547,19 @@ class SimulatedEcsAgent:
         target = run.log_target(container)
         if target is not None:
             self._logs.write(target, self.clock.wall_ms(at), message)
+
+
+def _docker_hub(image: str | None) -> bool:
+    """Whether ``image`` comes from Docker Hub: no registry host in front, or docker.io."""
+    if not image:
+        return False
+    first, _, rest = image.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        return first in ("docker.io", "registry-1.docker.io", "index.docker.io")
+    return True
+
+
+def _docker_hub_ref(image: str) -> str:
+    path = image.split("/", 1)[1] if image.startswith("docker.io/") else image
+    path = path if "/" in path else f"library/{path}"
+    return f"docker.io/{path}"

@@ -177,6 +177,9 @@ class CapacityManager:
     def _first_fit(instances: list[SimInstance], run: TaskRun, state: str) -> SimInstance | None:
         for inst in instances:
             usable = inst.state == state and not inst.reclaimed and inst.cluster_name == run.cluster_name
+            # memberOf "runningTasksCount == 0" (ECS cluster query language): only an instance running nothing.
+            if usable and run.exclusive and not inst.idle:
+                continue
             if usable and inst.fits(run.needs):
                 return inst
         return None

@@ -11,6 +11,8 @@ POST /odm-failures {"namespace": ns, "name": job, "exitCode": 139 | "disk-full",
 GET  /event-faults, POST /event-faults {"drop": 0.2, "duplicate": 0.2, "reorder": 0.2, "seed": 1}
                  -> ECS Task State Change events are lost, delivered twice or out of order with these
                     probabilities (task_events.py); GET shows them with the counts of what was done
+POST /pull-limit {"enabled": true} -> Docker Hub pulls answer toomanyrequests (the task fails to start with
+                 CannotPullContainerError) until set to false
 POST /reset      -> fresh AWS state (moto reset, counters, agent, seeded data)
 """
 
@@ -98,6 +100,12 @@ class _Handler(BaseHTTPRequestHandler):
                 self._reply(200, self.sandbox.event_status())
             elif self.path == "/odm-failures":
                 self._odm_failure(body)
+            elif self.path == "/pull-limit":
+                enabled = body.get("enabled")
+                if not isinstance(enabled, bool):
+                    raise ValueError('give {"enabled": true} or {"enabled": false}')
+                self.sandbox.set_pull_limit(enabled)
+                self._reply(200, {"pullLimited": enabled})
             elif self.path == "/reset":
                 self.sandbox.reset()
                 self._reply(200, {"ok": True})

@@ -46,6 +46,8 @@ class ResourceInUseException(ECSException):
 class EcsBackendPatches:
     def __init__(self, agent: SimulatedEcsAgent) -> None:
         self.agent = agent
+        # RunTask's placementConstraints, set by the middleware from the request (moto's handler drops them).
+        self.placement: list[dict[str, Any]] = []
 
     def ensure(self, backend: Any) -> None:
         """Install the patches unless this sandbox already did.
@@ -101,8 +103,9 @@ class EcsBackendPatches:
                     cluster_str, task_definition_str, count, overrides, started_by, tags, launch_type,
                     networking_configuration, group, platform_version, chosen or capacity_provider_strategy,
                 )  # fmt: skip
+            placement, self.placement = self.placement, []
             for task in tasks:
-                self.agent.adopt(backend, task)
+                self.agent.adopt(backend, task, placement)
             return tasks
 
         def stop_task(cluster_str: str, task_str: str, reason: str | None) -> Task:

@@ -8,6 +8,7 @@ buckets may answer ThrottlingException, and only then does moto see it.
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 from collections.abc import Callable, Iterable
@@ -16,13 +17,13 @@ from typing import Any
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ecs.models import ecs_backends
 
-from . import autoscaling_fix, ecs_responses, sqs_long_poll
+from . import autoscaling_fix, ecs_responses, rules, sqs_long_poll
 from .counters import CallCounters
 from .ecs_backend import EcsBackendPatches
 from .errors import error_response
 from .faults import FaultInjector
 from .idempotency import RunTaskTokens
-from .operations import identify, read_body
+from .operations import BODY_ENVIRON_KEY, identify, read_body
 from .throttle import EcsThrottle
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -33,7 +34,17 @@ THROTTLING_MESSAGE = "Rate exceeded"
 THROTTLING_STATUS = 400
 
 # ECS actions whose request body the sandbox reads to answer or correct them (ecs_responses.py).
-ECS_ACTIONS_READ = frozenset({"DescribeTasks", "ListTasks", "RunTask"})
+ECS_ACTIONS_READ = frozenset(
+    {
+        "DescribeTasks",
+        "ListTasks",
+        "RunTask",
+        "RegisterTaskDefinition",
+        "PutClusterCapacityProviders",
+        "CreateCluster",
+    }
+)
+CREATE_GROUP = "autoscaling:CreateAutoScalingGroup"
 JSON_CONTENT_TYPE = [("Content-Type", "application/x-amz-json-1.1")]
 
 MOTO_API_PREFIX = "/moto-api"
@@ -103,6 +114,13 @@ class SandboxMiddleware:
                 environ, self._call, self.lock, self.sqs_wakeup, DEFAULT_ACCOUNT_ID, region
             )
             return self._answer(start_response, *answer)
+        if op.key == CREATE_GROUP:
+            with self.lock:
+                refusal = rules.create_auto_scaling_group(
+                    read_body(environ), op.region or self.default_region
+                )
+            if refusal is not None:
+                return self._refuse(start_response, op, refusal)
         if op.service != "ecs":
             return self._forward(environ, start_response)
         return self._ecs(op.name, op.region or self.default_region, environ, start_response)
@@ -115,15 +133,24 @@ class SandboxMiddleware:
         with self.lock:
             backend = ecs_backends[DEFAULT_ACCOUNT_ID][region]
             self.ecs_patches.ensure(backend)
+            if action in ECS_ACTIONS_READ:
+                refusal = rules.ecs_request(action, _json(request_body) or {}, backend)
+                if refusal is not None:
+                    return self._refuse(start_response, identify(environ), refusal)
             if action == "DescribeTasks":
                 answer = ecs_responses.describe_tasks(backend, request_body)
                 if answer is not None:
                     return self._answer(start_response, "200 OK", *answer)
             run_task = _json(request_body) if action == "RunTask" else None
+            filled = rules.run_task_defaults(run_task, region) if run_task is not None else None
+            if filled is not None:
+                run_task = filled
+                _replace_body(environ, json.dumps(filled).encode())
             if run_task is not None:
                 known = self.run_task_tokens.lookup(region, run_task, backend)
                 if known is not None:
                     return self._known_token(start_response, *known)
+                self.ecs_patches.placement = list(run_task.get("placementConstraints") or [])
             status, headers, body = self._call(environ)
             if status.startswith("200"):
                 self.counters.record_accepted(f"ecs:{action}")
@@ -132,6 +159,10 @@ class SandboxMiddleware:
         if action == "ListTasks" and status.startswith("200"):
             body = ecs_responses.page_list_tasks(request_body, body)
         return self._answer(start_response, status, headers, body)
+
+    def _refuse(self, start_response: Callable[..., Any], op: Any, refusal: rules.Refusal) -> Iterable[bytes]:
+        error = error_response(op.protocol, op.service, refusal.code, refusal.message, refusal.status)
+        return self._answer(start_response, error.status_line, error.headers, error.body)
 
     def _known_token(self, start_response: Callable[..., Any], outcome: str, body: bytes) -> Iterable[bytes]:
         if outcome == "replay":
@@ -171,6 +202,13 @@ class SandboxMiddleware:
         headers.append(("Content-Length", str(len(body))))
         start_response(status, headers)
         return [body]
+
+
+def _replace_body(environ: dict[str, Any], body: bytes) -> None:
+    """What moto reads instead of the client's body (ECS's defaults filled in)."""
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    environ[BODY_ENVIRON_KEY] = body
 
 
 def _json(body: bytes) -> dict[str, Any] | None:

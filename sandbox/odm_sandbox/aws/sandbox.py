@@ -39,6 +39,10 @@ MANUAL_TRANSITION = {"progression": "manual", "times": 2**62}
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
 
+# The sandboxes running in this process (see start).
+_LIVE: set[int] = set()
+
+
 class AwsSandbox:
     def __init__(
         self,
@@ -75,6 +79,12 @@ class AwsSandbox:
     def start(self) -> AwsSandbox:
         if self._server is not None:
             return self
+        # moto keeps every backend in module globals, so sandboxes in one process are one account. The first to
+        # start gets a fresh one (not what a previous, stopped sandbox left: its launch templates, clusters and
+        # tasks); test fixtures that each need a stack are scoped so that they do not overlap.
+        if not _LIVE:
+            moto_api_backend.reset()
+        _LIVE.add(id(self))
         logs_filter.install()  # CloudWatch's ?term OR patterns (the tracker reads stage and failure lines)
         event_delivery.install()  # EventBridge sends to a queue only if its policy lets the rule
         sqs_long_poll.install()  # receives that do not count the whole queue per message
@@ -104,6 +114,7 @@ class AwsSandbox:
         return self
 
     def stop(self) -> None:
+        _LIVE.discard(id(self))
         if self._control is not None:
             self._control.stop()
             self._control = None
@@ -164,6 +175,11 @@ class AwsSandbox:
         """Change simulated durations (e.g. a shorter provisioning timeout) for what happens from now on."""
         with self.lock:
             self.agent.set_timings(timings)
+
+    def set_pull_limit(self, enabled: bool) -> None:
+        """Docker Hub's anonymous pull limit reached (or not) for every task started from now on."""
+        with self.lock:
+            self.agent.pull_limited = enabled
 
     def interrupt(self, task_arn: str) -> bool:
         with self.lock:

@@ -81,6 +81,7 @@ class TaskRun:
             for name, definition in self.definitions.items()
         }
         self.needs = self._needs()
+        self.exclusive = False  # RunTask placementConstraints memberOf "runningTasksCount == 0"
 
     @property
     def arn(self) -> str:
