@@ -24,6 +24,7 @@ from .console import Console
 from .settings import GatewaySettings
 from .store import TaskStore
 from .uploads import receive
+from .web_api import WebApi, apply_submit_fields, is_public, submit_fields
 
 SESSION = "session.json"
 JOB_PREFIX = "nodeodm-"
@@ -77,12 +78,16 @@ class Gateway:
         app.router.add_post("/task/cancel", self.cancel)
         app.router.add_post("/task/remove", self.remove)
         app.router.add_post("/task/restart", self.restart)
+        WebApi(self).register(app)  # the web console: / and /api/ (web_api.py)
         return app
 
     @web.middleware
     async def _auth(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        if self._token:
+        if self._token and not is_public(request.path):  # the console's page and static files hold no data
             given = request.query.get("token", "").encode()
+            bearer = request.headers.get("Authorization", "")
+            if bearer.startswith("Bearer "):  # the console sends the token in a header, out of URLs and logs
+                given = bearer[len("Bearer ") :].encode()
             if not hmac.compare_digest(given, self._token):  # constant time: no token oracle
                 return web.json_response({"error": "Invalid authentication token"}, status=401)
         return await handler(request)
@@ -150,6 +155,7 @@ class Gateway:
             "outputs": outputs,
             "dateCreated": created,
             "startedAt": self.clock(),
+            **submit_fields(fields),  # the console's resources and spot (absent for NodeODM clients)
         }
 
     async def _session(self, uuid: str) -> dict[str, Any] | None:
@@ -263,6 +269,7 @@ class Gateway:
         }
         if self.settings.default_resources:
             spec["resources"] = dict(self.settings.default_resources)
+        apply_submit_fields(spec, session)
         annotations = {
             n.ANN_NAME: session["name"],
             n.ANN_DATE: str(session["dateCreated"]),
