@@ -75,6 +75,7 @@ function span(seconds) {
 }
 const secondsSince = (iso, until) => (iso ? ((until ? Date.parse(until) : Date.now()) - Date.parse(iso)) / 1000 : null);
 const localTime = (iso) => new Date(iso).toLocaleString();
+const size = (bytes) => (bytes < 1048576 ? (bytes / 1024).toFixed(1) + " KiB" : (bytes / 1048576).toFixed(1) + " MiB");
 
 function phaseBadge(phase) {
   return h("span", { class: "phase phase-" + phase }, phase);
@@ -278,7 +279,7 @@ function renderJob(j) {
   ]);
   const s = j.sizing;
   if (s) {
-    dl($("job-sizing"), [["Images found", s.images], ["Bytes", s.bytes && (s.bytes / 1048576).toFixed(1) + " MiB"],
+    dl($("job-sizing"), [["Images found", s.images], ["Size", s.bytes !== undefined && size(s.bytes)],
       ["Rule", s.rule], ["CPU", s.cpu], ["Memory", s.memory], ["Disk", s.disk]]);
   } else {
     $("job-sizing").replaceChildren(h("dd", {}, j.resources ? "Resources were given in the job." : "Not sized yet."));
