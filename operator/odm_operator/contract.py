@@ -54,7 +54,16 @@ ODM_STAGES = (
     ("odm_postprocess", 100),
 )
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".tif", ".tiff", ".png", ".dng")
+# What ODM 3.6.0 takes as input (opendm/context.py supported_extensions, supported_video_extensions); a file
+# named ``*_mask.*`` is the mask of an image, not an image.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".raw", ".dng", ".nef", ".jxl")
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".lrv", ".ts")
+
+
+def is_odm_input(key: str) -> bool:
+    """True when ODM would process this file (an S3 key or a file name) as an image or a video."""
+    name = key.rsplit("/", 1)[-1].lower()
+    return name.endswith(IMAGE_EXTENSIONS + VIDEO_EXTENSIONS) and "_mask." not in name
 
 
 def started_by(job_uid: str) -> str:

@@ -58,12 +58,11 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     host = args.host or settings.host
     port = settings.port if args.port is None else args.port
     logging.getLogger(__name__).info(
-        "Gateway started namespace=%s listen=%s:%d public_url=%s auth=%s",
+        "Gateway started namespace=%s listen=%s:%d public_url=%s",
         settings.namespace,
         host,
         port,
         settings.public_url or "-",
-        "token" if settings.token.get_secret_value() else "off",
     )
     web.run_app(build(settings), host=host, port=port, print=None, access_log=None)
     return 0

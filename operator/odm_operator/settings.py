@@ -7,13 +7,17 @@ rendered offline is what the operator would send.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Pinned so a job renders the same task definition family on every operator build (the family is a hash of it).
 DEFAULT_ODM_IMAGE = "opendronemap/odm:3.6.0"
-# ODM's CUDA build; used when a job asks for a GPU and names no image of its own.
-DEFAULT_ODM_GPU_IMAGE = "opendronemap/odm:gpu"
+# None: ODM publishes its CUDA build only as the moving tag opendronemap/odm:gpu (rebuilt from master on every
+# push, its CUDA base and so its driver requirement changing silently; .github/workflows/publish-docker-gpu.yaml),
+# so there is no release to pin by default. An admin pins it by digest (odm_gpu_image), or a GPU job names one.
+DEFAULT_ODM_GPU_IMAGE: str | None = None
+# ODM's moving tags (publish-docker*.yaml): refused for the images the operator picks by default.
+MOVING_ODM_TAGS = ("latest", "gpu")
 # The AWS CLI v2 image from ECR Public (no Docker Hub pull limits); its entrypoint is `aws`.
 DEFAULT_STAGE_IMAGE = "public.ecr.aws/aws-cli/aws-cli:2.17.0"
 
@@ -75,8 +79,10 @@ class Settings(BaseSettings):
         None, description="Instance profile for operator-managed EC2 container instances."
     )
     odm_image: str = Field(DEFAULT_ODM_IMAGE, description="ODM image used when a job names none.")
-    odm_gpu_image: str = Field(
-        DEFAULT_ODM_GPU_IMAGE, description="ODM image used for GPU jobs that name none."
+    odm_gpu_image: str | None = Field(
+        DEFAULT_ODM_GPU_IMAGE,
+        description="ODM CUDA image for GPU jobs that name none, pinned by digest "
+        "(opendronemap/odm@sha256:...); none: GPU jobs must name spec.odm.image.",
     )
     stage_image: str = Field(
         DEFAULT_STAGE_IMAGE, description="Image of the stage-in and stage-out containers."
@@ -143,6 +149,20 @@ class Settings(BaseSettings):
         le=65535,
         description="Port of the Prometheus metrics endpoint (/metrics); 0 turns it off.",
     )
+
+    @field_validator("odm_image", "odm_gpu_image")
+    @classmethod
+    def _pinned(cls, image: str | None) -> str | None:
+        """The images picked for jobs that name none must not move under them (a release tag or a digest)."""
+        if not image or "@sha256:" in image:
+            return image
+        name, _, tag = image.rpartition(":")
+        if not name or "/" in tag or tag in MOVING_ODM_TAGS:
+            raise ValueError(
+                f"{image!r} is a moving tag; pin a release (opendronemap/odm:3.6.0) or a digest "
+                "(opendronemap/odm@sha256:...)"
+            )
+        return image
 
 
 def policy_for(settings: Settings, namespace: str) -> NamespacePolicy | None:

@@ -97,14 +97,15 @@ class Tracker:
     def _with_progress(self, tasks: list[ObservedTask]) -> list[ObservedTask]:
         """Attach progress: staging from container states, ODM's stage from one batched log read per 100 tasks.
 
-        A stream is read only once its odm container was running at an earlier poll, so the stream exists
-        (FilterLogEvents fails as a whole when one named stream does not)."""
+        A stream is read only once its odm container was running at an earlier poll, or has exited with a code
+        (it ran, so its stream exists: FilterLogEvents fails as a whole when one named stream does not)."""
         readable: list[str] = []
         for task in tasks:
             states = task.container_states()
             odm_state = states.get(contract.ODM)
-            if task.arn in self._odm_seen and odm_state in ("RUNNING", "STOPPED"):
-                readable.append(task.arn)
+            ran = odm_state == "STOPPED" and task.exit_codes().get(contract.ODM) is not None
+            if (task.arn in self._odm_seen and odm_state in ("RUNNING", "STOPPED")) or ran:
+                readable.append(task.arn)  # ``ran``: ODM came and went between polls; its last lines tell why
             if odm_state == "RUNNING":
                 self._odm_seen.add(task.arn)
         lines: dict[str, list[str]] = {}

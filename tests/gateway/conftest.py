@@ -108,13 +108,13 @@ class LocalGateway:
 
     def __init__(self, stack: Stack, **settings: Any):
         self.now = time.time()  # the gateway's wall clock; a test moves it forward to expire a session
-        self.settings = GatewaySettings(
-            namespace=GATEWAY_NAMESPACE,
-            staging_uri=f"s3://{GATEWAY_STAGING_BUCKET}/local/",
-            output_uri=f"s3://{GATEWAY_OUTPUT_BUCKET}/local/",
-            token="local-token",
-            **settings,
-        )
+        defaults = {
+            "namespace": GATEWAY_NAMESPACE,
+            "staging_uri": f"s3://{GATEWAY_STAGING_BUCKET}/local/",
+            "output_uri": f"s3://{GATEWAY_OUTPUT_BUCKET}/local/",
+            "token": "local-gateway-token",
+        }
+        self.settings = GatewaySettings(**{**defaults, **settings})
         api = kubernetes.config.new_client_from_config(str(stack.kubeconfig))
         store = TaskStore(api, self.settings.namespace, self.settings.task_list_refresh_seconds)
         console = Console(

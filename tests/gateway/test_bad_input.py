@@ -1,6 +1,6 @@
 """Bad input to the NodeODM API gets a clear error (HTTP 200 with {"error"}, as NodeODM answers) and leaves
 nothing half-created: no object in S3, no upload session, no ODMJob. Against a gateway with small limits
-(maxImages 3, files up to 9 MiB) served in-process over the sandbox's Kubernetes and S3."""
+(maxImages 3, files up to 6 MiB) served in-process over the sandbox's Kubernetes and S3."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from .conftest import LocalGateway, jobs_of, keys_under
 
 pytestmark = pytest.mark.e2e
 
-MAX_FILE = 9 * 1024 * 1024  # over one 8 MiB part, so an oversize file is refused mid multipart upload
+MAX_FILE = 6 * 1024 * 1024  # over one 5 MiB part, so an oversize file is refused mid multipart upload
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def gw(stack: Stack) -> Iterator[LocalGateway]:
 
 
 def post(gw: LocalGateway, path: str, **kwargs) -> dict:
-    answer = requests.post(f"{gw.url}{path}", params={"token": "local-token"}, timeout=60, **kwargs)
+    answer = requests.post(f"{gw.url}{path}", params={"token": "local-gateway-token"}, timeout=60, **kwargs)
     assert answer.status_code == 200, answer.text
     return answer.json()
 
@@ -211,7 +211,41 @@ def init_with(gw: LocalGateway, wanted: str) -> dict:
 
 def test_an_unknown_task_is_not_found_as_nodeodm_says_it(gw):
     unknown = str(uuidlib.uuid4())
-    answer = requests.get(f"{gw.url}/task/{unknown}/info", params={"token": "local-token"}, timeout=10)
+    answer = requests.get(
+        f"{gw.url}/task/{unknown}/info", params={"token": "local-gateway-token"}, timeout=10
+    )
     assert answer.json() == {"error": f"{unknown} not found"}
     assert post(gw, "/task/cancel", data={"uuid": unknown}) == {"error": f"{unknown} not found"}
     assert post(gw, "/task/remove", data={"uuid": unknown})["success"] is False
+
+
+def test_a_single_request_task_is_created_with_its_fields(gw, stack, custom):
+    wanted = str(uuidlib.uuid4())
+    fields = {"name": "one shot", "options": json.dumps([{"name": "dsm", "value": "true"}])}
+    answer = post(gw, "/task/new", data=fields, files=files("1.jpg", "2.jpg"), headers={"set-uuid": wanted})
+    assert answer == {"uuid": wanted}
+    (job,) = jobs_of(custom, wanted)
+    assert job["spec"]["odm"]["options"] == {"dsm": True, "pc-ept": True, "cog": True}
+    assert job["spec"]["input"]["s3Uri"] == f"s3://{GATEWAY_STAGING_BUCKET}/local/{wanted}/images/"
+    info = requests.get(
+        f"{gw.url}/task/{wanted}/info", params={"token": "local-gateway-token"}, timeout=10
+    ).json()
+    assert (info["name"], info["imagesCount"], info["status"]["code"]) == ("one shot", 2, 20)
+    assert post(gw, "/task/remove", data={"uuid": wanted}) == {"success": True}
+
+
+def test_a_refused_upload_request_takes_its_new_files_with_it(gw, stack):
+    uuid = init(gw)
+    post(gw, f"/task/new/upload/{uuid}", files=files("1.jpg"))
+    answer = post(gw, f"/task/new/upload/{uuid}", files=files("1.jpg", "2.jpg", "../3.jpg"))
+    assert "Invalid file" in answer["error"]
+    assert sorted(k.rsplit("/", 1)[-1] for k in staged(stack, uuid)) == ["1.jpg", "session.json"]
+    post(gw, "/task/remove", data={"uuid": uuid})
+
+
+def test_a_retried_upload_at_the_image_limit_is_accepted_once(gw, stack):
+    uuid = init(gw)
+    post(gw, f"/task/new/upload/{uuid}", files=files("1.jpg", "2.jpg", "3.jpg"))
+    assert post(gw, f"/task/new/upload/{uuid}", files=files("3.jpg")) == {"success": True}  # pyodm's retry
+    assert len([k for k in staged(stack, uuid) if k.endswith(".jpg")]) == 3
+    post(gw, "/task/remove", data={"uuid": uuid})

@@ -81,8 +81,8 @@ def test_the_gateway_role_holds_exactly_its_calls_on_odmjobs_in_its_namespace():
 
 def test_an_existing_secret_replaces_the_generated_one_and_a_given_token_is_kept():
     assert "Secret" not in gateway_objects("--set", "gateway.existingSecret=mine")
-    (secret,) = gateway_objects("--set", "gateway.token=s3cret-token")["Secret"]
-    assert base64.b64decode(secret["data"]["token"]) == b"s3cret-token"
+    (secret,) = gateway_objects("--set", "gateway.token=s3cret-token-0123456789")["Secret"]
+    assert base64.b64decode(secret["data"]["token"]) == b"s3cret-token-0123456789"
 
 
 def test_the_ingress_is_optional_and_routes_to_the_service():
@@ -111,7 +111,15 @@ def test_every_rendered_gateway_setting_is_one_the_gateway_accepts(values, monke
     }
     fields = {k.removeprefix("ODM_GATEWAY_").lower(): v for k, v in env.items()}
     assert set(fields) <= set(GatewaySettings.model_fields)
+    monkeypatch.setenv("ODM_GATEWAY_TOKEN", "from-the-secret-0123456789")  # the Secret's key, in the pod
     for name, value in env.items():  # as the pod reads them: from its environment (JSON maps included)
         monkeypatch.setenv(name, value)
     settings = GatewaySettings()
     assert settings.staging_uri == env["ODM_GATEWAY_STAGING_URI"]
+
+
+def test_the_gateway_needs_its_s3_locations():
+    from tests.chart.conftest import CHART, helm
+
+    result = helm("template", "r", str(CHART), "--set", "gateway.enabled=true", check=False)
+    assert result.returncode != 0 and "gateway.config.stagingUri is required" in result.stderr

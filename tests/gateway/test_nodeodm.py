@@ -239,20 +239,23 @@ def test_output_offsets_as_nodeodm_slices_them(start, expected):
 
 
 @pytest.mark.parametrize(
-    ("raw", "ok"),
+    ("raw", "message"),
     [
-        pytest.param('["odm_orthophoto/odm_orthophoto.tif", "odm_dem"]', True, id="project paths"),
-        pytest.param('["../secrets"]', False, id="traversal"),
-        pytest.param('["/etc/passwd"]', False, id="absolute"),
-        pytest.param('"odm_dem"', False, id="not a list"),
+        pytest.param(
+            '["odm_orthophoto/odm_orthophoto.tif"]', "not supported", id="a list all.zip can not honour"
+        ),
+        pytest.param('["../secrets"]', "not a path inside the project", id="traversal"),
+        pytest.param('["/etc/passwd"]', "not a path inside the project", id="absolute"),
+        pytest.param('"odm_dem"', "expected a JSON list", id="not a list"),
     ],
 )
-def test_outputs_are_paths_inside_the_project(raw, ok):
-    if ok:
-        assert n.parse_outputs(raw)
-    else:
-        with pytest.raises(n.BadRequest):
-            n.parse_outputs(raw)
+def test_outputs_are_refused_with_the_reason(raw, message):
+    with pytest.raises(n.BadRequest, match=message):
+        n.parse_outputs(raw)
+
+
+def test_no_outputs_is_the_default_archive():
+    assert n.parse_outputs(None) is None and n.parse_outputs("") is None
 
 
 def test_the_call_budget_allows_rate_times_time_plus_burst():
@@ -286,3 +289,24 @@ def test_the_options_defaults_are_odms_own():
                 if option["type"] in ("int", "float")
                 else option["value"] == str(odm)
             ), option["name"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        pytest.param(
+            "default_resources", {"cpu": "lots", "memory": "4Gi"}, "cpu", id="a resource that is no quantity"
+        ),
+        pytest.param("default_capacity", {"type": "lambda"}, "type", id="a capacity type ECS does not have"),
+        pytest.param("staging_uri", "https://bucket/x", "s3://", id="staging not in S3"),
+        pytest.param("token", "short", "at least 16", id="a guessable token"),
+    ],
+)
+def test_gateway_settings_refuse_what_an_odmjob_would_refuse(field, value, message):
+    from pydantic import ValidationError
+
+    from odm_operator.gateway.settings import GatewaySettings
+
+    base = {"staging_uri": "s3://a/b/", "output_uri": "s3://a/c/", "token": "0123456789abcdef"}
+    with pytest.raises(ValidationError, match=message):
+        GatewaySettings(**{**base, field: value})

@@ -10,13 +10,12 @@ import pytest
 
 from odm_operator.plan.odm_command import STAGE_OUT_SCRIPT
 from odm_operator.sandbox.aws import odm_memory, odm_products
+from odm_operator.sandbox.aws.odm_log import log_json, odm_line
 from odm_operator.sandbox.aws.odm_run import (
     DISK_FULL,
     OOM_EXIT_CODE,
     Dataset,
     Failure,
-    log_json,
-    odm_line,
     plan_odm_run,
 )
 
@@ -200,3 +199,31 @@ def test_stage_out_uploads_what_the_operators_script_includes_and_builds_nodeodm
     assert "odm_orthophoto/odm_orthophoto.tif" in names and "log.json" in names
     assert not [n for n in names if n.startswith(("opensfm/", "odm_texturing_25d/"))]
     assert "all.zip" not in odm_products.stage_out_files(STAGE_OUT_SCRIPT, project, succeeded=False)
+
+
+def test_the_simulated_odm_shares_no_rule_with_the_operator():
+    """Its option facts, memory model and product rules are its own: it imports nothing of the operator."""
+    import ast
+    from pathlib import Path
+
+    from odm_operator.sandbox import aws
+
+    for module in sorted(Path(aws.__file__).parent.glob("odm_*.py")):
+        tree = ast.parse(module.read_text())
+        imported = {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level == 0}
+        imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        assert not {m for m in imported if m.startswith("odm_operator")}, module.name
+
+
+def test_without_a_project_path_odm_exits_1_before_it_starts():
+    result = plan_odm_run(["project"], Dataset(30), None, 10.0)
+    assert result.exit_code == 1
+    assert "use `--project-path <path>`" in result.lines[-1].message
+
+
+def test_odms_own_option_rewrites_are_logged_and_applied():
+    result = run("--fast-orthophoto", "--dtm")
+    messages = [line.message for line in result.lines]
+    assert odm_line("Fast orthophoto is turned on, automatically setting --skip-3dmodel") in messages
+    assert odm_line("DTM is turned on, automatically turning on point cloud classification") in messages
+    assert result.args.skip_3dmodel and result.args.pc_classify

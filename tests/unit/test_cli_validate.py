@@ -1,23 +1,35 @@
 """`odm-operator validate` checks files offline: 0 when all valid, 1 naming every bad field, 2 on unreadable input."""
 
+import os
 import subprocess
 import sys
 
 from .helpers import EXAMPLES, ROOT
 
+# An admin's digest pin of ODM's CUDA image (a stand-in): ODM has no pinnable GPU release, so the GPU example
+# relies on the odmGpuImage setting.
+GPU_PIN = {"ODM_OPERATOR_ODM_GPU_IMAGE": "opendronemap/odm@sha256:" + "0" * 64}
 
-def validate(*files: str) -> subprocess.CompletedProcess:
+
+def validate(*files: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "odm_operator.cli", "validate", *files],
         capture_output=True,
         text=True,
         cwd=ROOT,
+        env={**os.environ, **(env or {})},
     )
 
 
 def test_every_example_is_valid():
-    result = validate(*(str(p) for p in EXAMPLES))
+    result = validate(*(str(p) for p in EXAMPLES), env=GPU_PIN)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_gpu_job_without_a_pinned_cuda_image_is_refused_saying_how_to_pin_it():
+    result = validate("examples/gpu-spot.yaml")
+    assert result.returncode == 1
+    assert "spec.odm.image" in result.stdout and "opendronemap/odm@sha256:" in result.stdout
 
 
 BAD = """\

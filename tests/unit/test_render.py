@@ -18,7 +18,14 @@ from odm_operator.settings import Settings
 from .helpers import EXAMPLES, ROOT, job
 
 GOLDEN = Path(__file__).parent / "golden"
-SUBNETS = ["--set", 'subnets=["subnet-0abc"]', "--set", 'security_groups=["sg-0abc"]']
+SUBNETS = [
+    "--set",
+    'subnets=["subnet-0abc"]',
+    "--set",
+    'security_groups=["sg-0abc"]',
+    "--set",
+    "odm_gpu_image=opendronemap/odm@sha256:" + "0" * 64,
+]  # an admin's digest pin (stand-in)
 _session = botocore.session.get_session()
 
 

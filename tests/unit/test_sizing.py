@@ -78,3 +78,25 @@ def test_out_of_memory_escalates_one_row_up(memory, cpu, fargate, expected, reas
     from odm_operator.plan.sizing import escalate_memory
 
     assert escalate_memory(memory, cpu, fargate) == expected, reason
+
+
+@pytest.mark.parametrize(
+    ("images", "split", "memory", "disk", "reason"),
+    [
+        (12000, 400, "32G", "6000G", "memory of a 400-image submodel, disk of the whole dataset"),
+        (3000, 1000, "64G", "2000G", "a 1000-image submodel needs the 1500 row"),
+        (300, 400, "32G", "320G", "split above the image count does not split"),
+        (5001, 5000, "256G", "2501G", "the advice of the 5000+ error works"),
+    ],
+)
+def test_a_split_job_is_sized_by_its_submodels_for_memory_and_its_dataset_for_disk(
+    images, split, memory, disk, reason
+):
+    sizing = size_for(images, split=split)
+    assert (sizing.memory, sizing.disk) == (memory, disk), reason
+    assert sizing.images == images
+
+
+def test_submodels_above_the_table_say_to_lower_split():
+    with pytest.raises(SizingError, match="smaller split"):
+        size_for(20000, split=6000)

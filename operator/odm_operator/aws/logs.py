@@ -14,8 +14,10 @@ from .errors import AwsCallError
 DEFAULT_RETENTION_DAYS = 30
 # FilterLogEvents takes at most 100 stream names per call.
 STREAMS_PER_CALL = 100
-# Only ODM's stage lines are wanted; the service filters, so a verbose ODM log costs no transfer.
-STAGE_FILTER = '"stage"'
+# Only ODM's stage lines are wanted, plus the two lines progress and outcome need that do not say "stage": the
+# submodel count of a split run and Python's full-disk error (plan/progress.py). The service filters (``?`` is
+# CloudWatch's OR of terms), so a verbose ODM log costs no transfer.
+STAGE_FILTER = '?"stage" ?"submodels. Reconstructing" ?"No space left on device"'
 
 
 class LogsGateway:

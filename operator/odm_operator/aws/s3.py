@@ -25,7 +25,7 @@ class S3Gateway:
         with aws_call("ListObjectsV2"):
             for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
                 for item in page.get("Contents", []):
-                    if item["Key"].lower().endswith(contract.IMAGE_EXTENSIONS):
+                    if contract.is_odm_input(item["Key"]):
                         images += 1
                         total += int(item.get("Size", 0))
         return Dataset(images, total)

@@ -9,25 +9,28 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import logging
 import time
 import uuid as uuidlib
 from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
+from kubernetes.client.rest import ApiException
 
-from .. import API_GROUP, API_VERSION, KIND
 from ..aws.nodeodm.staging import S3Prefix, Staging
 from ..settings import DEFAULT_ODM_IMAGE
 from . import nodeodm as n
 from .console import Console
+from .fields import api_message, integer, text_field
+from .jobs import job_manifest, session_fields
 from .settings import GatewaySettings
 from .store import TaskStore
 from .uploads import receive
 from .web_api import WebApi, apply_submit_fields, is_public, submit_fields
 
+log = logging.getLogger(__name__)
 SESSION = "session.json"
-JOB_PREFIX = "nodeodm-"
 ALL_ZIP = "all.zip"
 
 
@@ -83,7 +86,7 @@ class Gateway:
 
     @web.middleware
     async def _auth(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        if self._token and not is_public(request.path):  # the console's page and static files hold no data
+        if not is_public(request.path):  # the console's page and static files hold no data
             given = request.query.get("token", "").encode()
             bearer = request.headers.get("Authorization", "")
             if bearer.startswith("Bearer "):  # the console sends the token in a header, out of URLs and logs
@@ -98,6 +101,11 @@ class Gateway:
             return await handler(request)
         except n.BadRequest as exc:
             return _error(str(exc), exc.no_retry)
+        except web.HTTPException:
+            raise
+        except Exception as exc:  # S3 or Kubernetes trouble: a 500 (pyodm retries uploads on it), in JSON
+            log.exception("Request failed method=%s path=%s", request.method, request.path)
+            return web.json_response({"error": f"{type(exc).__name__}: {exc}"[:500]}, status=500)
 
     # ----- node ---------------------------------------------------------------------------------------------
 
@@ -138,26 +146,6 @@ class Gateway:
             raise n.BadRequest(f"Invalid set-uuid: a task with UUID {wanted} already exists")
         return wanted
 
-    def _session_fields(self, fields: dict[str, str]) -> dict[str, Any]:
-        skip = fields.get("skipPostProcessing", "").lower() == "true"
-        options = n.parse_options(fields.get("options"), skip)
-        outputs = n.parse_outputs(fields.get("outputs"))
-        try:
-            created = int(fields["dateCreated"]) if fields.get("dateCreated") else _now_ms()
-        except ValueError as exc:
-            raise n.BadRequest(f"Invalid dateCreated: {fields['dateCreated']!r} is not milliseconds") from exc
-        if fields.get("zipurl"):
-            raise n.BadRequest("zipurl is not supported: upload the images (chunked or /task/new)")
-        return {
-            "name": fields.get("name") or n.default_name(created),
-            "options": options,
-            "skipPostProcessing": skip,
-            "outputs": outputs,
-            "dateCreated": created,
-            "startedAt": self.clock(),
-            **submit_fields(fields),  # the console's resources and spot (absent for NodeODM clients)
-        }
-
     async def _session(self, uuid: str) -> dict[str, Any] | None:
         return await asyncio.to_thread(
             self.staging.get_json, self.stage_root.bucket, self.stage_root.child(uuid).key(SESSION)
@@ -181,7 +169,7 @@ class Gateway:
 
     async def new_init(self, request: web.Request) -> web.Response:
         fields = {k: str(v) for k, v in (await request.post()).items()}
-        session = self._session_fields(fields)
+        session = {**session_fields(fields, self.clock(), _now_ms()), **submit_fields(fields)}
         uuid = await self._new_uuid(request)
         await asyncio.to_thread(
             self.staging.put_json, self.stage_root.bucket, self.stage_root.child(uuid).key(SESSION), session
@@ -191,32 +179,48 @@ class Gateway:
     async def new_upload(self, request: web.Request) -> web.Response:
         uuid = request.match_info["uuid"].lower()
         await self._live_session(uuid)
-        count = await self._receive_files(request, uuid, await self._count_images(uuid))
+        existing = await self._image_names(uuid)
+        written: list[str] = []
+        try:
+            count = await self._receive_files(request, uuid, set(existing), written)
+        except BaseException:
+            # The request's new files go with it (a retried request starts clean); the session keeps the rest.
+            fresh = [name for name in written if name not in existing]
+            await asyncio.to_thread(self.staging.delete_keys, self._images(uuid), fresh)
+            raise
         if count == 0:
             return _error("Need at least 1 file.", no_retry=True)
         return _ok({"success": True})
 
-    async def _count_images(self, uuid: str) -> int:
+    async def _image_names(self, uuid: str) -> set[str]:
         keys = await asyncio.to_thread(self.staging.list_keys, self._images(uuid))
-        return sum(1 for key, _ in keys if n.route_upload(key).kind == "image")
+        return {key for key, _ in keys if n.route_upload(key).kind == "image"}
 
     async def _receive_files(
-        self, request: web.Request, uuid: str, images: int, fields: dict[str, str] | None = None
+        self,
+        request: web.Request,
+        uuid: str,
+        images: set[str],
+        written: list[str],
+        fields: dict[str, str] | None = None,
     ) -> int:
-        """Stream every file part of the request to the task's staging prefix; text parts go to ``fields``."""
+        """Stream every file part of the request to the task's staging prefix (recording the names in
+        ``written``); text parts go to ``fields``. A file sent again (a retried upload) replaces itself and
+        is counted once against maxImages."""
         reader = await request.multipart()
         files = 0
         while (part := await reader.next()) is not None:
             if part.filename is None:
                 if fields is not None:
-                    fields[part.name or ""] = (await part.read(decode=True)).decode("utf-8", "replace")
+                    fields[part.name or ""] = await text_field(part)
                 continue
-            kind = n.route_upload(part.filename).kind
-            if kind == "image":
-                images += 1
+            upload = n.route_upload(part.filename)
+            if upload.kind == "image" and upload.stored_as not in images:
+                images.add(upload.stored_as)
                 limit = self.settings.max_images
-                if limit is not None and images > limit:
+                if limit is not None and len(images) > limit:
                     raise n.BadRequest(f"Too many images: this node takes at most {limit} (maxImages)")
+            written.append(upload.stored_as)
             await receive(part, self.staging, self._images(uuid), self.settings.max_file_bytes)
             files += 1
         return files
@@ -227,7 +231,7 @@ class Gateway:
             return _ok({"uuid": uuid})  # a repeated commit (the first answer was lost)
         session = await self._live_session(uuid)
         try:
-            await self._create_job(uuid, session, await self._count_images(uuid))
+            await self._create_job(uuid, session, len(await self._image_names(uuid)))
         except n.BadRequest:
             await self._discard(uuid)  # nothing half-created: the session and its files go
             raise
@@ -241,9 +245,10 @@ class Gateway:
         uuid = await self._new_uuid(request)
         fields: dict[str, str] = {}
         try:
-            await self._receive_files(request, uuid, 0, fields)
-            session = self._session_fields(fields)
-            await self._create_job(uuid, session, await self._count_images(uuid))
+            images: set[str] = set()
+            await self._receive_files(request, uuid, images, [], fields)
+            session = {**session_fields(fields, self.clock(), _now_ms()), **submit_fields(fields)}
+            await self._create_job(uuid, session, len(images))
         except BaseException:
             await self._discard(uuid)
             raise
@@ -255,42 +260,36 @@ class Gateway:
         limit = self.settings.max_images
         if limit is not None and images > limit:
             raise n.BadRequest(f"Too many images: this node takes at most {limit} (maxImages)")
-        await self.store.create(self._manifest(uuid, session, images, run))
+        body = self._manifest(uuid, session, images, run)
+        try:
+            await self.store.create(body)
+        except ApiException as exc:
+            if exc.status == 409:  # a commit repeated while the first was answering: the job exists
+                return
+            if exc.status in (400, 403, 422):  # the API server refused the ODMJob: say why, create nothing
+                raise n.BadRequest(f"The task's ODMJob was refused: {api_message(exc)}") from exc
+            raise
+        log.info(
+            "Task created uuid=%s job=%s/%s images=%d run=%d",
+            uuid,
+            body["metadata"]["namespace"],
+            body["metadata"]["name"],
+            images,
+            run,
+        )
 
     def _manifest(self, uuid: str, session: dict[str, Any], images: int, run: int) -> dict[str, Any]:
-        odm: dict[str, Any] = {"options": session["options"]}
-        if self.settings.odm_image:
-            odm["image"] = self.settings.odm_image
-        spec: dict[str, Any] = {
-            "input": {"s3Uri": self._images(uuid).uri},
-            "output": {"s3Uri": self.output_root.child(uuid, str(run)).uri},
-            "odm": odm,
-            "capacity": dict(self.settings.default_capacity),
-        }
-        if self.settings.default_resources:
-            spec["resources"] = dict(self.settings.default_resources)
-        apply_submit_fields(spec, session)
-        annotations = {
-            n.ANN_NAME: session["name"],
-            n.ANN_DATE: str(session["dateCreated"]),
-            n.ANN_IMAGES: str(images),
-            n.ANN_OPTIONS: json.dumps(n.echo_options(session["options"])),
-            n.ANN_RUN: str(run),
-            n.ANN_SKIP_POST: str(bool(session["skipPostProcessing"])).lower(),
-        }
-        if session.get("outputs"):
-            annotations[n.ANN_OUTPUTS] = json.dumps(session["outputs"])
-        return {
-            "apiVersion": f"{API_GROUP}/{API_VERSION}",
-            "kind": KIND,
-            "metadata": {
-                "name": JOB_PREFIX + uuid + ("" if run == 1 else f"-{run}"),
-                "namespace": self.settings.namespace,
-                "labels": {n.LABEL_TASK: uuid},
-                "annotations": annotations,
-            },
-            "spec": spec,
-        }
+        body = job_manifest(
+            self.settings,
+            uuid,
+            session,
+            images,
+            run,
+            self._images(uuid),
+            self.output_root.child(uuid, str(run)),
+        )
+        apply_submit_fields(body["spec"], session)  # the console's resources and spot (web_api.py)
+        return body
 
     # ----- reading tasks ------------------------------------------------------------------------------------
 
@@ -307,12 +306,12 @@ class Gateway:
         job = await self._job(request.match_info["uuid"])
         output = None
         if "with_output" in request.query:
-            output = n.slice_lines(await self.console.lines(job), _int(request.query["with_output"]))
+            output = n.slice_lines(await self.console.lines(job), integer(request.query["with_output"]))
         return _ok(n.task_info(job, _now_ms(), output))
 
     async def task_output(self, request: web.Request) -> web.Response:
         job = await self._job(request.match_info["uuid"])
-        return _ok(n.slice_lines(await self.console.lines(job), _int(request.query.get("line", "0"))))
+        return _ok(n.slice_lines(await self.console.lines(job), integer(request.query.get("line", "0"))))
 
     async def download(self, request: web.Request) -> web.StreamResponse:
         job = await self._job(request.match_info["uuid"])
@@ -351,6 +350,7 @@ class Gateway:
                 job["metadata"]["name"],
                 {"metadata": {"annotations": {n.ANN_CANCELED: "true"}}, "spec": {"suspend": True}},
             )
+            log.info("Task canceled uuid=%s job=%s", uuid, job["metadata"]["name"])
         return _ok({"success": True})
 
     async def remove(self, request: web.Request) -> web.Response:
@@ -362,7 +362,8 @@ class Gateway:
         for job in jobs:  # deleting an ODMJob stops its task (the operator's finalizer)
             await self.store.delete(job["metadata"]["name"])
         await self._discard(uuid)
-        await asyncio.to_thread(self.staging.delete_prefix, self.output_root.child(uuid))
+        deleted = await asyncio.to_thread(self.staging.delete_prefix, self.output_root.child(uuid))
+        log.info("Task removed uuid=%s jobs=%d product_objects=%d", uuid, len(jobs), deleted)
         return _ok({"success": True})
 
     async def restart(self, request: web.Request) -> web.Response:
@@ -385,15 +386,8 @@ class Gateway:
         }
         # An ODMJob's spec cannot change: the restart is a new run (a new ODMJob with the same UUID label and
         # a fresh output prefix); the old one is deleted, which stops its task if it still has one.
-        await self.store.create(self._manifest(uuid, session, int(ann.get(n.ANN_IMAGES) or 0), run + 1))
+        await self._create_job(uuid, session, int(ann.get(n.ANN_IMAGES) or 0), run + 1)
         await self.store.delete(job["metadata"]["name"])
         old = S3Prefix.parse(job["spec"]["output"]["s3Uri"])
         await asyncio.to_thread(self.staging.delete_prefix, old)
         return _ok({"success": True})
-
-
-def _int(value: str) -> int:
-    try:
-        return int(value)
-    except ValueError as exc:
-        raise n.BadRequest(f"Invalid line number {value!r}: expected an integer") from exc

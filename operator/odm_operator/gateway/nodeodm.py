@@ -200,7 +200,10 @@ def echo_options(options: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def parse_outputs(raw: str | None) -> list[str] | None:
-    """NodeODM's ``outputs``: a JSON list of paths relative to the project; traversal is refused."""
+    """NodeODM's ``outputs``: a JSON list of paths relative to the project; traversal is refused. A list the
+    archive can not honour is refused too: stage-out builds all.zip from NodeODM's default list (an ODMJob has
+    no field for another), and a client asking for other paths (ODM's split-merge submodels) would otherwise get
+    an archive without them."""
     if raw in (None, ""):
         return None
     try:
@@ -213,7 +216,10 @@ def parse_outputs(raw: str | None) -> list[str] | None:
         parts = path.replace("\\", "/").split("/")
         if path.startswith(("/", "\\")) or ".." in parts or "\x00" in path:
             raise BadRequest(f"Invalid outputs: {path!r} is not a path inside the project")
-    return paths
+    raise BadRequest(
+        "outputs is not supported: all.zip holds NodeODM's default products (orthophoto, DEMs, point clouds, "
+        "textured model, report); leave outputs unset"
+    )
 
 
 # ----- uploaded files --------------------------------------------------------------------------------------

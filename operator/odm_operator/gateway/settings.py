@@ -7,6 +7,11 @@ from typing import Any
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ..api.types import Capacity, Resources
+
+# A token is the gateway's only authentication: long enough that guessing it over HTTP is hopeless.
+MIN_TOKEN_CHARS = 16
+
 
 class GatewaySettings(BaseSettings):
     """NodeODM gateway settings (env prefix ``ODM_GATEWAY_``)."""
@@ -22,7 +27,8 @@ class GatewaySettings(BaseSettings):
         description="s3://bucket/prefix/ under which each task's products go (<uuid>/<run>/, with all.zip)."
     )
     token: SecretStr = Field(
-        SecretStr(""), description="Required ?token= on every route; empty turns authentication off."
+        description="The ?token= every route requires (/info and /options too: a node's details are not "
+        "public); at least 16 characters.",
     )
     public_url: str = Field(
         "", description="The URL clients reach the gateway at (printed at start; used by split-merge)."
@@ -65,6 +71,26 @@ class GatewaySettings(BaseSettings):
     task_list_refresh_seconds: float = Field(
         2.0, ge=0, description="The list of tasks (one LIST of ODMJobs) is reused for this long."
     )
+
+    @field_validator("token")
+    @classmethod
+    def _token(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < MIN_TOKEN_CHARS:
+            raise ValueError(f"must be at least {MIN_TOKEN_CHARS} characters (e.g. openssl rand -hex 20)")
+        return value
+
+    @field_validator("default_resources")
+    @classmethod
+    def _resources(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value:
+            Resources.model_validate(value)  # the ODMJob's own model: refused at start, not at every commit
+        return value or None
+
+    @field_validator("default_capacity")
+    @classmethod
+    def _capacity(cls, value: dict[str, Any]) -> dict[str, Any]:
+        Capacity.model_validate(value)
+        return value
 
     @field_validator("staging_uri", "output_uri")
     @classmethod

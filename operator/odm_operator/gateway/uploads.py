@@ -75,11 +75,12 @@ class _Writer:
 
     async def write(self, data: bytes) -> None:
         self.buffer += data
-        while len(self.buffer) >= PART_BYTES:
-            await self._send(bytes(self.buffer[:PART_BYTES]))
-            del self.buffer[:PART_BYTES]
+        if len(self.buffer) >= PART_BYTES:
+            # The buffer itself becomes the part (no copy): parts need not be equal, only >= 5 MiB but the last.
+            part, self.buffer = self.buffer, bytearray()
+            await self._send(part)
 
-    async def _send(self, data: bytes) -> None:
+    async def _send(self, data: bytes | bytearray) -> None:
         if self.upload_id is None:
             self.upload_id = await asyncio.to_thread(self.staging.start_multipart, self.bucket, self.key)
         number = len(self.parts) + 1

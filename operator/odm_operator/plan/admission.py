@@ -16,6 +16,13 @@ from . import instances
 from .desired import MAX_OVERRIDES_CHARS, JobRef, fitting_types, overrides, overrides_chars, resolve_size
 from .sizing import SizingError
 
+# ODM publishes its CUDA build only as the moving tag opendronemap/odm:gpu (settings.py), so without an admin's pin
+# a GPU job must name its own.
+GPU_IMAGE_NEEDED = (
+    "a GPU job needs ODM's CUDA image and the operator has none pinned: ODM publishes it only as the moving tag "
+    "opendronemap/odm:gpu; name it by digest here (opendronemap/odm@sha256:...), or ask the admin to set "
+    "odmGpuImage"
+)
 # A uid-sized placeholder: the override size must not depend on which uid the server assigns.
 _PLACEHOLDER_UID = "00000000-0000-0000-0000-000000000000"
 
@@ -43,6 +50,9 @@ def check_job(
                 "(shorten the options or the S3 URIs)",
             )
         )
+    gpus = spec.resources.gpu if spec.resources is not None else 0
+    if gpus and not spec.odm.image and not settings.odm_gpu_image:
+        errors.append(FieldError("spec.odm.image", GPU_IMAGE_NEEDED))
     if spec.capacity.type == "ec2" and spec.resources is not None and not spec.capacity.provider:
         try:
             size = resolve_size(spec)

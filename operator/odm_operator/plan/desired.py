@@ -82,7 +82,9 @@ def resolve_size(spec: ODMJobSpec, images: int | None = None) -> TaskSize:
         memory = to_mib(r.memory)
         disk = to_gib(r.disk) if r.disk is not None else None
         return TaskSize(to_cpu_units(r.cpu), memory, r.gpu, disk or _default_disk(memory, fargate))
-    sizing = size_for(images if images is not None else 0, fargate=fargate)
+    split = spec.odm.options.get("split")
+    split = int(split) if isinstance(split, int | float) and not isinstance(split, bool) else None
+    sizing = size_for(images if images is not None else 0, fargate=fargate, split=split)
     return TaskSize(to_cpu_units(sizing.cpu), to_mib(sizing.memory), 0, to_gib(sizing.disk), sizing)
 
 
@@ -94,7 +96,7 @@ def _default_disk(memory_mib: int, fargate: bool) -> int:
 def odm_image(spec: ODMJobSpec, settings: Settings, size: TaskSize) -> str:
     if spec.odm.image:
         return spec.odm.image
-    return settings.odm_gpu_image if size.gpus else settings.odm_image
+    return (settings.odm_gpu_image or "") if size.gpus else settings.odm_image  # admission refuses ""
 
 
 def task_definition(spec: ODMJobSpec, settings: Settings, size: TaskSize) -> dict[str, Any]:

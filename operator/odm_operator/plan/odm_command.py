@@ -19,8 +19,8 @@ from .. import contract
 from ..api import odm_options
 
 # ODM 3.6.0 opendm/context.py: supported_extensions and supported_video_extensions.
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".raw", ".dng", ".nef", ".jxl")
-VIDEO_EXTENSIONS = (".mp4", ".mov", ".lrv", ".ts")
+IMAGE_EXTENSIONS = contract.IMAGE_EXTENSIONS
+VIDEO_EXTENSIONS = contract.VIDEO_EXTENSIONS
 # Files ODM finds at the project root (opendm/types.py ODM_Tree: io.find(..., root_path)).
 AUX_FILES = ("gcp_list.txt", "geo.txt", "image_groups.txt", "align.laz", "align.las", "align.tif")
 

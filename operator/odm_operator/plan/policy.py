@@ -71,7 +71,7 @@ def _namespace_rules(
 ) -> list[FieldError]:
     errors: list[FieldError] = []
     gpu = spec.resources.gpu if spec.resources else 0
-    image = spec.odm.image or (settings.odm_gpu_image if gpu else settings.odm_image)
+    image = spec.odm.image or ((settings.odm_gpu_image or "") if gpu else settings.odm_image)
     if policy.allowed_images and not any(fnmatchcase(image, p) for p in policy.allowed_images):
         errors.append(
             FieldError(

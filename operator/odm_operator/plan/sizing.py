@@ -3,6 +3,12 @@
 ODM's installation guide gives RAM by image count (40 -> 4 GB ... 5000 -> 256 GB); the GB there are decimal
 gigabytes and the task gets exactly that (``64G``), which still fits a 64 GiB instance after ECS's reserve.
 vCPU follows the memory-optimized ratio (8 GB per vCPU, at least 2); disk follows ClusterODM's image-size mapping.
+
+Split-merge on one task (``odm.options.split``): ODM runs the submodels one after another (stages/splitmerge.py),
+so memory follows the submodel size (``split`` images on average, ODM's definition of the option) while disk
+holds the whole dataset; above ClusterODM's last row disk grows at that row's rate (0.5 GB per image). Without
+split, a dataset above the table cannot be sized and the error says to set split. (image_groups.txt also
+splits, into groups the operator does not read: size such jobs with spec.resources.)
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from ..contract import ODM_MEMORY_TABLE_GB
 
 # Disk (GB) by image count, from ClusterODM's imageSizeMapping for AWS.
 DISK_TABLE_GB = ((40, 60), (250, 160), (500, 320), (1500, 640), (2500, 1200), (3500, 2000), (5000, 2500))
+DISK_GB_PER_IMAGE_ABOVE = 2500 / 5000  # ClusterODM's last row: 2500 GB for 5000 images
 GB_PER_VCPU = 8
 MIN_VCPU = 2
 _MIB = 2**20
@@ -35,19 +42,32 @@ class SizingError(ValueError):
     """The dataset cannot be sized (too many images for one node, or for Fargate)."""
 
 
-def size_for(images: int, fargate: bool = False) -> Sizing:
-    """Resources for a dataset of ``images`` images; raises SizingError above ODM's table."""
-    row = next(((limit, gb) for limit, gb in ODM_MEMORY_TABLE_GB if images <= limit), None)
+def size_for(images: int, fargate: bool = False, split: int | None = None) -> Sizing:
+    """Resources for a dataset of ``images`` images (submodels of ``split`` images when it splits); raises
+    SizingError above ODM's table."""
+    at_once = images
+    if split is not None and split >= 1 and images > split:
+        at_once = split
+    row = next(((limit, gb) for limit, gb in ODM_MEMORY_TABLE_GB if at_once <= limit), None)
     if row is None:
         top = ODM_MEMORY_TABLE_GB[-1][0]
+        if at_once < images:
+            raise SizingError(
+                f"submodels of {at_once} images (odm.options.split) are more than one ODM node handles (table "
+                f"ends at {top}); set a smaller split (e.g. split: 400), or give spec.resources explicitly"
+            )
         raise SizingError(
             f"{images} images is more than one ODM node handles (table ends at {top}); set odm.options.split "
             f"(e.g. split: 400) to process it in submodels, or give spec.resources explicitly"
         )
     limit, gb = row
-    disk_gb = next(d for lim, d in DISK_TABLE_GB if images <= lim)
+    disk_gb = next((d for lim, d in DISK_TABLE_GB if images <= lim), None)
+    if disk_gb is None:
+        disk_gb = int(-(-images * DISK_GB_PER_IMAGE_ABOVE // 1))
     vcpu = max(MIN_VCPU, gb // GB_PER_VCPU)
     rule = f"<={limit} images -> {gb} GB"
+    if at_once < images:
+        rule = f"split {at_once}: submodels <={limit} images -> {gb} GB; {images} images -> disk {disk_gb} GB"
     if not fargate:
         return Sizing(images, str(vcpu), f"{gb}G", f"{disk_gb}G", rule)
     memory_mib = -(-gb * 10**9 // _MIB)

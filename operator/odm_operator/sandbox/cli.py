@@ -51,6 +51,11 @@ def add_sandbox_command(sub: Any) -> None:
         metavar="NAME=PHASE",
         help="with --wait: the phase job NAME should end in (default Succeeded); exit 0 only if all match",
     )
+    p.add_argument(
+        "--pyodm",
+        action="store_true",
+        help="with --wait: then send the small dataset through the NodeODM gateway with pyodm and download its all.zip",
+    )
     p.set_defaults(func=cmd_sandbox)
 
 
@@ -84,7 +89,12 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         core = kubernetes.client.CoreV1Api(api.api_client)
         applied = [apply(api, core, doc, console) for doc in docs]
         applied = [a for a in applied if a]
-        return watch(api, applied, args, stopping, console, started, stack)
+        status = watch(api, applied, args, stopping, console, started, stack)
+        if args.pyodm and args.wait and not stopping.is_set():
+            from .nodeodm_demo import run
+
+            status = run(stack, console) or status
+        return status
     finally:
         stack.stop()
 

@@ -26,6 +26,8 @@ from ..api.crd import build_crd
 from .aws import AwsSandbox
 from .kube import KubeEmulator
 
+# The admin's digest pin of ODM's CUDA image (settings.odm_gpu_image); a stand-in, the sandbox never pulls images.
+SANDBOX_GPU_IMAGE = "opendronemap/odm@sha256:" + "0" * 64
 SANDBOX_PROVIDER = "sandbox-ec2"
 SANDBOX_CLUSTER = "odm"
 # The operator polls ECS this often in the sandbox (seconds of real time); AWS itself would use 10 s.
@@ -79,6 +81,7 @@ class Stack:
             "ODM_OPERATOR_RESYNC_SECONDS": str(SANDBOX_RESYNC_SECONDS),
             "ODM_OPERATOR_TIME_SCALE": str(self.time_scale),
             "ODM_OPERATOR_METRICS_PORT": str(self.metrics_port),
+            "ODM_OPERATOR_ODM_GPU_IMAGE": SANDBOX_GPU_IMAGE,
             **self.extra_settings,
         }
         self._write_env_files()
@@ -97,6 +100,7 @@ class Stack:
         port, token = _free_port(), secrets.token_urlsafe(24)
         self.gateway_url = f"http://127.0.0.1:{port}"
         self.gateway_token = token
+        self.gateway_output_bucket = GATEWAY_OUTPUT_BUCKET
         env = {
             **os.environ,
             **self.aws.env(),

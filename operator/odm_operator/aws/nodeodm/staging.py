@@ -14,9 +14,9 @@ from botocore.exceptions import ClientError
 
 from ..ecs import aws_call
 
-# S3's smallest part (but the last) is 5 MiB (AWS: "Amazon S3 multipart upload limits"); 8 MiB keeps the part
-# count of a 100 GB file under S3's 10,000-part limit's neighbourhood for typical images and costs 8 MiB a file.
-PART_BYTES = 8 * 1024 * 1024
+# S3's smallest part (but the last) is 5 MiB and a upload has at most 10,000 parts (AWS: "Amazon S3 multipart
+# upload limits"): 5 MiB parts hold files up to 48 GiB, far above an image, at 5 MiB of buffer per file in flight.
+PART_BYTES = 5 * 1024 * 1024
 # DeleteObjects takes at most 1000 keys per call (S3 API reference).
 DELETE_BATCH = 1000
 
@@ -79,7 +79,9 @@ class Staging:
         with aws_call("CreateMultipartUpload"):
             return self.client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
 
-    def upload_part(self, bucket: str, key: str, upload_id: str, number: int, data: bytes) -> dict[str, Any]:
+    def upload_part(
+        self, bucket: str, key: str, upload_id: str, number: int, data: bytes | bytearray
+    ) -> dict[str, Any]:
         with aws_call("UploadPart"):
             answer = self.client.upload_part(
                 Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data
@@ -122,6 +124,13 @@ class Staging:
     def delete_key(self, bucket: str, key: str) -> None:
         with aws_call("DeleteObject"):
             self.client.delete_object(Bucket=bucket, Key=key)
+
+    def delete_keys(self, where: S3Prefix, names: list[str]) -> None:
+        """Delete the objects ``names`` (relative to the prefix)."""
+        for first in range(0, len(names), DELETE_BATCH):
+            batch = [{"Key": where.key(name)} for name in names[first : first + DELETE_BATCH]]
+            with aws_call("DeleteObjects"):
+                self.client.delete_objects(Bucket=where.bucket, Delete={"Objects": batch, "Quiet": True})
 
     def delete_prefix(self, where: S3Prefix) -> int:
         """Delete every object under the prefix (and abort its unfinished multipart uploads); returns how many

@@ -30,7 +30,7 @@ from moto.ec2.models import ec2_backends
 
 from odm_operator import contract
 
-from . import odm_products, odm_run, staging
+from . import odm_log, odm_products, odm_run, staging
 from .capacity import CapacityManager
 from .clock import SimClock
 from .log_sink import LogSink
@@ -404,7 +404,7 @@ class SimulatedEcsAgent:
                 return self.clock.wall(run.odm_started_at + offset).isoformat()
 
             if plan.args is not None:  # ODM got past its command line: it writes log.json
-                project["log.json"] = odm_run.log_json(plan, iso_at)
+                project["log.json"] = odm_log.log_json(plan, iso_at)
             script = "\n".join(run.command(contract.STAGE_OUT))
             files = odm_products.stage_out_files(script, project, plan.succeeded)
         upload = staging.upload_products(run.env(contract.STAGE_OUT, contract.ENV_OUTPUT_URI), files)

@@ -26,21 +26,16 @@ Pure, so it can be table-tested. Each behaviour follows ODM's source (OpenDroneM
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from . import odm_memory, odm_products
 from .odm_cli import OdmArgs, OdmUsageError, facts, parse
+from .odm_log import FAILURE_MESSAGES, STRANGE_CODE_MESSAGE, odm_line
 
 ODM_VERSION = "3.6.0"
 TIME_PLACEHOLDER = "{time}"
-
-# opendm/log.py colours: INFO is DEFAULT, WARNING yellow, ERROR red; ENDC resets.
-ANSI = {"INFO": "\033[39m", "WARNING": "\033[93m", "ERROR": "\033[91m"}
-ANSI_END = "\033[0m"
 
 # ODM's progress when each stage ends (stages/odm_app.py), used here only as each stage's share of the time.
 STAGE_PROGRESS = {
@@ -54,35 +49,11 @@ FAILURE_POINT_IN_STAGE = 0.6
 # In a split run: the share of the time spent on the main run's own stages (dataset, split setup, merge).
 SPLIT_OWN_SHARE = 0.15
 
-# stages/odm_app.py: the message ODM logs for a child's exit code (the wording of v3.6.0).
-FAILURE_MESSAGES = {
-    137: "Whoops! You ran out of memory! Add more RAM to your computer, if you're using docker configure it to "
-    "use more memory, for WSL2 make use of .wslconfig (https://docs.microsoft.com/en-us/windows/wsl/"
-    "wsl-config#configure-global-options-with-wslconfig), resize your images, lower the quality settings "
-    "or process the images using a cloud provider (e.g. https://webodm.net).",
-    139: "Uh oh! Processing stopped because of strange values in the reconstruction. This is often a sign that "
-    "the input data has some issues or the software cannot deal with it. Have you followed best practices for "
-    "data acquisition? See https://docs.opendronemap.org/flying/",
-    132: "Oh no! It looks like your CPU is not supported (is it fairly old?). You can still use ODM, but you will "
-    "need to build your own docker image. See https://github.com/OpenDroneMap/ODM#build-from-source",
-    3: "ODM can't find a program that is required for processing to run! Did you do a custom build of ODM? "
-    "(cool!) Make sure that all programs required by ODM are in the right place and are built correctly.",
-}
-FAILURE_MESSAGES[134] = FAILURE_MESSAGES[1] = FAILURE_MESSAGES[139]
-STRANGE_CODE_MESSAGE = (
-    "The program exited with a strange error code. Please report it at https://community.opendronemap.org"
-)
 OOM_EXIT_CODE = 137
 DISK_FULL = "disk-full"
 DISK_FULL_ERROR = "[Errno 28] No space left on device"
 # Where an injected failure lands when it names no stage: the heaviest stage the run has.
 DEFAULT_FAILURE_STAGES = ("openmvs", "opensfm", "odm_filterpoints", "odm_postprocess")
-
-
-def odm_line(message: str, level: str = "INFO", ansi: bool = False) -> str:
-    """opendm/log.py: ``("[" + level + "]").ljust(9) + " " + msg``, coloured unless no_ansiesc is set."""
-    text = f"{f'[{level}]'.ljust(9)} {message}"
-    return f"{ANSI.get(level, '')}{text}{ANSI_END}" if ansi else text
 
 
 @dataclass(frozen=True)
@@ -133,6 +104,7 @@ class OdmRun:
     cpus: int = 1
     error: str | None = None
     submodels: int = 0
+    version: str = ODM_VERSION
 
     @property
     def succeeded(self) -> bool:
@@ -200,8 +172,7 @@ def plan_odm_run(
         return OdmRun(tuple(LogLine(0.0, line) for line in exc.message.splitlines()), exc.exit_code, 0.0)
     log = _Log(ansi)
     cpus = host_cpus or 1
-    log.add(0.0, f"Initializing ODM {ODM_VERSION} - {TIME_PLACEHOLDER}")
-    for warning in args.warnings:
+    for warning in args.warnings:  # config() logs these while parsing, before run.py's first line
         log.add(0.0, warning, "WARNING")
     for note in args.notes:
         log.add(0.0, note)
@@ -209,6 +180,7 @@ def plan_odm_run(
         log.add(0.0, "You need to set the project path in the settings.yaml file before you can run ODM, "
                 "or use `--project-path <path>`. Run `python3 run.py --help` for more information. ", "ERROR")  # fmt: skip
         return OdmRun(tuple(log.lines), 1, 0.0, args=args, images=dataset.images, cpus=cpus)
+    log.add(0.0, f"Initializing ODM {ODM_VERSION} - {TIME_PLACEHOLDER}")
     _print_options(log, args)
     split = split_active(args, dataset)
     submodels = submodel_count(args, dataset) if split else 0
@@ -407,28 +379,3 @@ class _Runner:
                      "===== Done, human-readable information to follow... =====", ""):  # fmt: skip
             self.log.raw(self.t, line)
         self.log.add(self.t, FAILURE_MESSAGES.get(code, STRANGE_CODE_MESSAGE), "ERROR")
-
-
-def log_json(run: OdmRun, iso_at: Callable[[float], str]) -> bytes:
-    """ODM's log.json (opendm/log.py layout); None-valued options as ODM's args_to_dict keeps them."""
-    memory = run.memory_mib or 0
-    doc: dict[str, Any] = {
-        "odmVersion": ODM_VERSION,
-        "memory": {"total": memory, "available": memory},
-        "cpus": run.cpus,
-        "images": run.images,
-        "options": {k: v for k, v in (run.args.values if run.args else {}).items() if k != "name"},
-        "startTime": iso_at(0.0),
-        "stages": [{"name": s.name, "startTime": iso_at(s.start), "messages": []} for s in run.stages],
-        "processes": [],
-        "success": run.succeeded,
-    }
-    if doc["stages"]:
-        doc["stages"][-1]["endTime"] = iso_at(run.duration_s)
-        doc["stages"][-1]["totalTime"] = round(run.duration_s - run.stages[-1].start, 2)
-    if not run.succeeded:
-        doc["error"] = {"code": run.exit_code, "message": run.error or ""}
-        doc["stackTrace"] = ["Traceback (most recent call last):"]
-    doc["endTime"] = iso_at(run.duration_s)
-    doc["totalTime"] = round(run.duration_s, 2)
-    return json.dumps(doc, indent=4, default=str).encode()

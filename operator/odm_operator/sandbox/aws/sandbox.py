@@ -17,7 +17,7 @@ from typing import Any
 from moto.moto_api import state_manager
 from moto.moto_api._internal.models import moto_api_backend
 
-from . import datasets
+from . import datasets, logs_filter
 from .agent import SimulatedEcsAgent
 from .clock import SimClock
 from .control import ControlServer
@@ -72,6 +72,7 @@ class AwsSandbox:
     def start(self) -> AwsSandbox:
         if self._server is not None:
             return self
+        logs_filter.install()  # CloudWatch's ?term OR patterns (the tracker reads stage and failure lines)
         self._previous_transition = state_manager._transitions.get(TASK_MODEL)
         state_manager.set_transition(TASK_MODEL, MANUAL_TRANSITION)
         middleware = SandboxMiddleware(
