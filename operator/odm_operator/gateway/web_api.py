@@ -219,18 +219,7 @@ class WebApi:
     async def delete(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
         await self._plain(name)
-        try:
-            await asyncio.to_thread(
-                self.custom.delete_namespaced_custom_object,
-                API_GROUP,
-                API_VERSION,
-                self.namespace,
-                PLURAL,
-                name,
-            )
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
+        await self.gateway.store.delete(name)  # the gateway's own delete (404 is success); same namespace
         self.invalidate()
         return web.json_response({"success": True})
 
