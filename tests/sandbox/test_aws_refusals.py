@@ -259,11 +259,20 @@ def described(aws: AwsSandbox, arn: str) -> dict[str, Any]:
 
 class TestEc2Behaviour:
     def test_an_ec2_spot_interruption_is_host_termination_without_exit_codes(self, aws):
-        provider = create_ec2_capacity(aws, "spot", 2, ["m6i.2xlarge"])
-        arn = run_on(aws, provider, "spot")
-        wait_for(lambda: described(aws, arn)["lastStatus"] == "RUNNING", 30)
-        assert aws.interrupt(arn)
-        task = wait_for(lambda: (t := described(aws, arn))["lastStatus"] == "STOPPED" and t, 30)
+        # ODM runs for ten simulated hours (30 s here), so the task is still RUNNING whenever this test looks: a
+        # 30-image run is half a second at this clock, and a loaded machine could miss it.
+        # ECS keeps the stopped task for a simulated day here (72 s), long enough to be read on a loaded machine.
+        aws.set_timings(
+            Timings(provisioning_timeout_s=600.0, odm_base_s=36_000.0, stopped_retention_s=86_400.0)
+        )
+        try:
+            provider = create_ec2_capacity(aws, "spot", 2, ["m6i.2xlarge"])
+            arn = run_on(aws, provider, "spot")
+            wait_for(lambda: described(aws, arn)["lastStatus"] == "RUNNING", 30)
+            assert aws.interrupt(arn)
+            task = wait_for(lambda: (t := described(aws, arn))["lastStatus"] == "STOPPED" and t, 30)
+        finally:
+            aws.set_timings(Timings(provisioning_timeout_s=600.0))
         assert (
             task["stoppedReason"].startswith("Host EC2 (instance i-")
             and "terminated" in task["stoppedReason"]

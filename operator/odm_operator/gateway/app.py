@@ -27,6 +27,7 @@ from .jobs import job_manifest, session_fields
 from .settings import GatewaySettings
 from .store import TaskStore
 from .uploads import receive
+from .web_api import WebApi, apply_submit_fields, is_public, submit_fields
 
 log = logging.getLogger(__name__)
 SESSION = "session.json"
@@ -80,13 +81,18 @@ class Gateway:
         app.router.add_post("/task/cancel", self.cancel)
         app.router.add_post("/task/remove", self.remove)
         app.router.add_post("/task/restart", self.restart)
+        WebApi(self).register(app)  # the web console: / and /api/ (web_api.py)
         return app
 
     @web.middleware
     async def _auth(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        given = request.query.get("token", "").encode()
-        if not hmac.compare_digest(given, self._token):  # constant time: no token oracle
-            return web.json_response({"error": "Invalid authentication token"}, status=401)
+        if not is_public(request.path):  # the console's page and static files hold no data
+            given = request.query.get("token", "").encode()
+            bearer = request.headers.get("Authorization", "")
+            if bearer.startswith("Bearer "):  # the console sends the token in a header, out of URLs and logs
+                given = bearer[len("Bearer ") :].encode()
+            if not hmac.compare_digest(given, self._token):  # constant time: no token oracle
+                return web.json_response({"error": "Invalid authentication token"}, status=401)
         return await handler(request)
 
     @web.middleware
@@ -163,7 +169,7 @@ class Gateway:
 
     async def new_init(self, request: web.Request) -> web.Response:
         fields = {k: str(v) for k, v in (await request.post()).items()}
-        session = session_fields(fields, self.clock(), _now_ms())
+        session = {**session_fields(fields, self.clock(), _now_ms()), **submit_fields(fields)}
         uuid = await self._new_uuid(request)
         await asyncio.to_thread(
             self.staging.put_json, self.stage_root.bucket, self.stage_root.child(uuid).key(SESSION), session
@@ -241,7 +247,7 @@ class Gateway:
         try:
             images: set[str] = set()
             await self._receive_files(request, uuid, images, [], fields)
-            session = session_fields(fields, self.clock(), _now_ms())
+            session = {**session_fields(fields, self.clock(), _now_ms()), **submit_fields(fields)}
             await self._create_job(uuid, session, len(images))
         except BaseException:
             await self._discard(uuid)
@@ -273,7 +279,7 @@ class Gateway:
         )
 
     def _manifest(self, uuid: str, session: dict[str, Any], images: int, run: int) -> dict[str, Any]:
-        return job_manifest(
+        body = job_manifest(
             self.settings,
             uuid,
             session,
@@ -282,6 +288,8 @@ class Gateway:
             self._images(uuid),
             self.output_root.child(uuid, str(run)),
         )
+        apply_submit_fields(body["spec"], session)  # the console's resources and spot (web_api.py)
+        return body
 
     # ----- reading tasks ------------------------------------------------------------------------------------
 
