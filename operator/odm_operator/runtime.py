@@ -44,7 +44,7 @@ from .plan.desired import (
     tag_map,
     task_definition,
 )
-from .plan.observed import from_describe
+from .plan.observed import from_describe, from_run_task
 from .plan.outputs import outputs_from
 from .plan.ownership import foreign
 from .plan.policy import Peer, check_policy, needs_peers, operator_wait, quota_wait, with_defaults
@@ -551,7 +551,7 @@ class Runtime:
             )
             return self._write(body, written, new)
         if task is not None:
-            observed = from_describe(task, observed_at=now_rfc3339())
+            observed = from_run_task(task, now_rfc3339())
             self.tracker.record(observed)
             self._watch(job.uid, cap.cluster, observed.arn)
             log.info(
