@@ -7,7 +7,7 @@ rendered offline is what the operator would send.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Pinned so a job renders the same task definition family on every operator build (the family is a hash of it).
@@ -208,6 +208,20 @@ class Settings(BaseSettings):
         pattern=r"^[A-Za-z0-9._-]{1,64}$",
         description="With tracking: events and no eventsQueueUrl, the EventBridge rule (default bus) the "
         "operator creates and keeps pointed at its clusters.",
+    )
+
+    # ----- distributed split-merge (spec.odm.splitMerge.distributed; plan/split_merge.py) -------------------
+    split_merge_url: str | None = Field(
+        None,
+        description="The NodeODM gateway's URL as ECS tasks reach it (an internal load balancer or a Service "
+        "exposed inside the VPC), e.g. http://odm-gateway.internal:3000; given to ODM as --sm-cluster. pyodm "
+        "uses https only on port 443. Unset: distributed split-merge jobs fail with InvalidConfiguration.",
+    )
+    split_merge_token: SecretStr | None = Field(
+        None,
+        description="The gateway's token (its ODM_GATEWAY_TOKEN). Never sent to a task: each job gets a token "
+        "derived from it (HMAC-SHA256 over the job's namespace and name) that the gateway accepts for that "
+        "job's submodel tasks only.",
     )
 
     @field_validator("tracking")
