@@ -59,12 +59,17 @@ class Watcher:
         self._thread.join(10)
 
 
-def _images(stack: Stack) -> None:
-    s3 = stack.client("s3")
+@pytest.fixture(scope="module")
+def buckets(stack: Stack) -> None:
     for bucket in (IN_BUCKET, OUT_BUCKET):
-        s3.create_bucket(Bucket=bucket)
+        stack.client("s3").create_bucket(Bucket=bucket)
+
+
+def _images(stack: Stack, prefix: str) -> None:
     for i in range(IMAGES):
-        s3.put_object(Bucket=IN_BUCKET, Key=f"survey/DJI_{i:04d}.JPG", Body=b"\xff\xd8" + bytes(2048))
+        stack.client("s3").put_object(
+            Bucket=IN_BUCKET, Key=f"{prefix}/DJI_{i:04d}.JPG", Body=b"\xff\xd8" + bytes(2048)
+        )
 
 
 def _log(stack: Stack, job: dict) -> list[str]:
@@ -76,8 +81,10 @@ def _log(stack: Stack, job: dict) -> list[str]:
     return [e["message"] for e in events["events"]]
 
 
-def test_each_submodel_runs_as_its_own_odmjob_through_the_gateway_and_the_parent_merges(stack: Stack, custom):
-    _images(stack)
+def test_each_submodel_runs_as_its_own_odmjob_through_the_gateway_and_the_parent_merges(
+    stack, custom, buckets
+):
+    _images(stack, "survey")
     api = kubernetes.config.new_client_from_config(str(stack.kubeconfig))
     watcher = Watcher(api, "big-survey")
     body = {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": "ODMJob",
@@ -134,3 +141,43 @@ def test_each_submodel_runs_as_its_own_odmjob_through_the_gateway_and_the_parent
     for product in ("odm_orthophoto/odm_orthophoto.tif", "odm_dem/dsm.tif",
                     "odm_georeferencing/odm_georeferenced_model.laz", "all.zip"):  # fmt: skip
         assert f"big/{product}" in keys, sorted(keys)
+
+
+def test_deleting_the_parent_stops_odm_which_removes_its_submodel_tasks(stack, custom, buckets):
+    """ODM's exit on SIGTERM (opendm/system.py exit_gracefully) runs LocalRemoteExecutor's cleanup callback: every
+    remote task still listed is removed. Deleting the parent ODMJob stops its ECS task, so its submodels go too."""
+    _images(stack, "gone")
+    body = {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": "ODMJob",
+            "metadata": {"name": "doomed-survey", "namespace": "default"},
+            "spec": {"input": {"s3Uri": f"s3://{IN_BUCKET}/gone/"}, "output": {"s3Uri": f"s3://{OUT_BUCKET}/gone/"},
+                     "odm": {"options": {"split": SPLIT}, "splitMerge": {"distributed": True}},
+                     "capacity": {"type": "fargate"}}}  # fmt: skip
+    api = kubernetes.config.new_client_from_config(str(stack.kubeconfig))
+    watcher = Watcher(api, "doomed-survey")
+    custom.create_namespaced_custom_object(API_GROUP, API_VERSION, "default", PLURAL, body)
+
+    def submodels() -> list[dict]:
+        answer = custom.list_namespaced_custom_object(API_GROUP, API_VERSION, GATEWAY_NAMESPACE, PLURAL,
+                                                      label_selector=f"{PARENT_LABEL}=doomed-survey")  # fmt: skip
+        return answer["items"]
+
+    eventually(submodels, 120, "a submodel task at the gateway")
+    custom.delete_namespaced_custom_object(API_GROUP, API_VERSION, "default", PLURAL, "doomed-survey")
+
+    def parent_gone() -> bool:
+        try:
+            custom.get_namespaced_custom_object(API_GROUP, API_VERSION, "default", PLURAL, "doomed-survey")
+        except kubernetes.client.ApiException as exc:
+            return exc.status == 404
+        return False
+
+    eventually(parent_gone, 60, "the parent to be deleted")
+    eventually(lambda: submodels() == [], 60, "ODM to remove its submodel tasks")
+    watcher.stop()
+    # Removed at once, not left to finish: none of them got to Succeeded, and no second pass was sent.
+    phases = [(v.get("status") or {}).get("phase") for versions in watcher.seen.values() for v in versions]
+    assert "Succeeded" not in phases
+    assert 1 <= len(watcher.seen) <= 2
+    assert all(
+        "opensfm/reconstruction.json" in v[0]["spec"]["output"]["archivePaths"] for v in watcher.seen.values()
+    )
