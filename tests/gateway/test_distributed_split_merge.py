@@ -44,6 +44,15 @@ class Watcher:
         self._thread.start()
 
     def _run(self) -> None:
+        try:
+            self._watch()
+        except Exception:
+            if (
+                not self._stop.is_set()
+            ):  # the stack stopping ends the watch: only an unexpected end is an error
+                raise
+
+    def _watch(self) -> None:
         while not self._stop.is_set():
             stream = kubernetes.watch.Watch().stream(
                 self.custom.list_namespaced_custom_object, API_GROUP, API_VERSION, GATEWAY_NAMESPACE, PLURAL,
