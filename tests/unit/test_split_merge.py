@@ -64,7 +64,7 @@ def test_a_distributed_job_gets_sm_cluster_with_its_own_token_never_the_gateways
 
 
 def test_jobs_without_distributed_get_no_sm_cluster():
-    s = settings(split_merge_url="http://gw:3000", split_merge_token=SECRET)
+    s = settings(split_merge_url="http://odm-gateway:3000", split_merge_token=SECRET)
     spec = ODMJobSpec.model_validate({**BASE, "odm": {"options": {"split": 100}}})
     request = run_task(spec, s, JOB, 1, "family", _fargate(), resolve_size(spec, 300))
     assert "--sm-cluster" not in container(request, contract.ODM)["command"]
@@ -82,13 +82,29 @@ def test_a_distributed_job_without_the_gateway_settings_fails_naming_them():
 
 @pytest.mark.parametrize(
     "url",
-    ["odm-gateway:3000", "http://gw:3000/nodeodm", "http://gw:3000/?token=x", "https://gw:8443", "ftp://gw"],
+    [
+        "odm-gateway:3000",
+        "http://gw.x:3000/nodeodm",
+        "http://gw.x:3000/?token=x",
+        "https://gw.x:8443",
+        "ftp://gw.x",
+        "http://gw:3000",
+        "http://odm_gw:3000",
+    ],  # fmt: skip
 )
 def test_task_facing_urls_pyodm_or_odm_would_mangle_are_refused(url):
     s = settings(split_merge_url=url, split_merge_token=SECRET)
     assert [p.setting for p in check_settings(s) if p.setting.startswith("split_merge")] == [
         "split_merge_url"
     ]
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://odm-gateway:3000", "http://10.0.0.7:3000", "https://odm.example.com", "http://localhost:3000"],
+)
+def test_task_facing_urls_odm_takes_are_accepted(url):
+    assert [p for p in check_settings(settings(split_merge_url=url, split_merge_token=SECRET))] == []
 
 
 def _fargate():

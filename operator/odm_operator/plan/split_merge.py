@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from urllib.parse import urlsplit
 
 TOKEN_VERSION = "sm1"
@@ -71,4 +72,21 @@ def url_problem(url: str) -> str | None:
         return f"must have no path, query or fragment (pyodm keeps only host and port), got {url!r}"
     if parts.scheme == "https" and port not in (None, 443):
         return f"https must be on port 443: pyodm speaks https only there (pyodm/api.py), got {url!r}"
+    if not _host_odm_takes(parts.hostname):
+        return (
+            "the host must be an IPv4 address, localhost, or a DNS name of at least 3 characters (letters, "
+            "digits, '-', '.'; no '_'): ODM's url_string check (opendm/config.py) exits 2 on others, e.g. a "
+            f"two-letter Service name; got {url!r}"
+        )
     return None
+
+
+def _host_odm_takes(host: str) -> bool:
+    """Hosts ODM 3.6.0's --sm-cluster check accepts (tried against it: 'gw', 'ab' and 'odm_gw' fail; 'abc',
+    'odm-gateway', 'odm-gateway.odm.svc.cluster.local', '10.0.0.1' and 'localhost' pass)."""
+    if host == "localhost" or re.fullmatch(r"\d{1,3}(\.\d{1,3}){3}", host):
+        return True
+    labels = host.rstrip(".").split(".")
+    return len(host) >= 3 and all(
+        re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?", x) for x in labels
+    )
