@@ -7,7 +7,7 @@ rendered offline is what the operator would send.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Pinned so a job renders the same task definition family on every operator build (the family is a hash of it).
@@ -217,11 +217,12 @@ class Settings(BaseSettings):
         "exposed inside the VPC), e.g. http://odm-gateway.internal:3000; given to ODM as --sm-cluster. pyodm "
         "uses https only on port 443. Unset: distributed split-merge jobs fail with InvalidConfiguration.",
     )
-    split_merge_token: SecretStr | None = Field(
+    split_merge_token: str | None = Field(
         None,
+        repr=False,  # a secret: never in a printed or logged Settings
         description="The gateway's token (its ODM_GATEWAY_TOKEN). Never sent to a task: each job gets a token "
         "derived from it (HMAC-SHA256 over the job's namespace and name) that the gateway accepts for that "
-        "job's submodel tasks only.",
+        "job's submodel tasks only. The chart takes it from the gateway's Secret when gateway.enabled.",
     )
 
     @field_validator("tracking")

@@ -241,8 +241,7 @@ def sm_cluster_for(spec: ODMJobSpec, settings: Settings, job: JobRef) -> str | N
     the gateway: settings_check fails such a job before any RunTask)."""
     if not spec.odm.split_merge.distributed or not settings.split_merge_url or not settings.split_merge_token:
         return None
-    secret = settings.split_merge_token.get_secret_value()
-    return sm_cluster_url(settings.split_merge_url, secret, job.namespace, job.name)
+    return sm_cluster_url(settings.split_merge_url, settings.split_merge_token, job.namespace, job.name)
 
 
 def overrides_chars(value: dict[str, Any]) -> int:

@@ -117,7 +117,7 @@ def _split_merge(settings: Settings) -> list[SettingProblem]:
         if problem:
             out.append(SettingProblem("split_merge_url", problem, SPLIT_MERGE))
     token = settings.split_merge_token
-    if token is not None and len(token.get_secret_value()) < MIN_SPLIT_MERGE_TOKEN:
+    if token is not None and len(token) < MIN_SPLIT_MERGE_TOKEN:
         out.append(SettingProblem("split_merge_token", f"must be the gateway's token (at least "
                                   f"{MIN_SPLIT_MERGE_TOKEN} characters, as the gateway requires)", SPLIT_MERGE))  # fmt: skip
     return out
