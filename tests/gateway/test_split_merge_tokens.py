@@ -16,7 +16,7 @@ from odm_operator import API_GROUP, API_VERSION, PLURAL
 from odm_operator.plan.split_merge import job_token
 from odm_sandbox.stack import GATEWAY_NAMESPACE, Stack
 
-from .conftest import LocalGateway, jobs_of
+from .conftest import LocalGateway, eventually, jobs_of
 
 pytestmark = pytest.mark.e2e
 
@@ -62,6 +62,15 @@ def test_a_submodel_task_is_tied_to_its_parent_and_gets_the_outputs_it_asked_for
     ]
     assert job["spec"]["output"]["archivePaths"] == RECONSTRUCTION_OUTPUTS
     assert "pc-ept" not in job["spec"]["odm"]["options"]  # skipPostProcessing
+    assert node(gw, TOKEN).get_task(task.uuid).cancel()
+    eventually(lambda: task.info().status.value == 50, 60, "CANCELED")
+    assert node(gw, TOKEN).get_task(task.uuid).restart()  # by the gateway's token: still the parent's task
+    (restarted,) = [j for j in jobs_of(custom, task.uuid) if not j["metadata"].get("deletionTimestamp")]
+    assert (
+        restarted["metadata"]["annotations"]["odm-operator.io/split-merge-parent"]
+        == f"{GATEWAY_NAMESPACE}/big-survey"
+    )
+    assert restarted["metadata"]["ownerReferences"][0]["uid"] == parent["metadata"]["uid"]
     assert task.remove()
 
 

@@ -25,7 +25,7 @@ from .fields import api_message, integer, text_field
 from .jobs import job_manifest, session_fields
 from .settings import GatewaySettings
 from .store import TaskStore
-from .submodels import Caller, caller_of, check_visible, mark, visible
+from .submodels import Caller, caller_of, check_visible, mark, parent_of, visible
 from .uploads import receive
 from .web_api import WebApi, apply_submit_fields, is_public, submit_fields
 
@@ -412,7 +412,8 @@ class Gateway:
         }
         # An ODMJob's spec cannot change: the restart is a new run (a new ODMJob with the same UUID label and
         # a fresh output prefix); the old one is deleted, which stops its task if it still has one.
-        await self._create_job(uuid, session, int(ann.get(n.ANN_IMAGES) or 0), request[CALLER], run + 1)
+        caller = parent_of(job) or request[CALLER]  # a submodel task stays its parent's whoever restarts it
+        await self._create_job(uuid, session, int(ann.get(n.ANN_IMAGES) or 0), caller, run + 1)
         await self.store.delete(job["metadata"]["name"])
         old = S3Prefix.parse(job["spec"]["output"]["s3Uri"])
         await asyncio.to_thread(self.staging.delete_prefix, old)

@@ -73,6 +73,15 @@ def mark(body: dict[str, Any], caller: Caller, parent_uid: str | None) -> None:
         ]
 
 
+def parent_of(job: dict[str, Any]) -> Caller | None:
+    """The split-merge parent an ODMJob was created for (its annotation), as a caller; None for other tasks."""
+    ref = (job["metadata"].get("annotations") or {}).get(ANN_PARENT)
+    if not ref or "/" not in ref:
+        return None
+    namespace, name = ref.split("/", 1)
+    return Caller((namespace, name))
+
+
 def visible(job_or_session: dict[str, Any] | None, caller: Caller) -> bool:
     """Whether the caller may see this task (an ODMJob, or an upload session's dict)."""
     if caller.parent is None or job_or_session is None:
