@@ -25,7 +25,7 @@ from .fields import api_message, integer, text_field
 from .jobs import job_manifest, session_fields
 from .settings import GatewaySettings
 from .store import TaskStore
-from .submodels import Caller, caller_of, check_visible, mark, parent_of, visible
+from .submodels import Caller, caller_of, check_visible, mark, parent_of, parent_uid, visible
 from .uploads import receive
 from .web_api import WebApi, apply_submit_fields, is_public, submit_fields
 
@@ -271,7 +271,7 @@ class Gateway:
         if limit is not None and images > limit:
             raise n.BadRequest(f"Too many images: this node takes at most {limit} (maxImages)")
         body = self._manifest(uuid, session, images, run)
-        mark(body, caller, await self._parent_uid(caller))
+        mark(body, caller, await parent_uid(self.store, caller))
         try:
             await self.store.create(body)
         except ApiException as exc:
@@ -301,15 +301,6 @@ class Gateway:
         )
         apply_submit_fields(body["spec"], session)  # the console's resources and spot (web_api.py)
         return body
-
-    async def _parent_uid(self, caller: Caller) -> str | None:
-        """The UID of a split-merge parent in the gateway's namespace (it becomes the owner), else None."""
-        if caller.parent is None or caller.parent[0] != self.settings.namespace:
-            return None
-        parent = await self.store.get(caller.parent[1])
-        if parent is None:
-            raise n.BadRequest(f"The split-merge parent {caller.parent_ref} does not exist")
-        return str(parent["metadata"]["uid"])
 
     # ----- reading tasks ------------------------------------------------------------------------------------
 

@@ -58,6 +58,16 @@ def label_value(name: str) -> str:
     return f"{name[: MAX_LABEL_VALUE - 13].rstrip('.-_')}-{digest}"
 
 
+async def parent_uid(store: Any, caller: Caller) -> str | None:
+    """The UID of a split-merge parent in the gateway's namespace (it becomes the owner), else None."""
+    if caller.parent is None or caller.parent[0] != store.namespace:
+        return None
+    parent = await store.get(caller.parent[1])
+    if parent is None:
+        raise BadRequest(f"The split-merge parent {caller.parent_ref} does not exist")
+    return str(parent["metadata"]["uid"])
+
+
 def mark(body: dict[str, Any], caller: Caller, parent_uid: str | None) -> None:
     """Label a submodel task's ODMJob with its parent; ``parent_uid`` (a parent in the same namespace) makes
     the parent its owner."""
