@@ -190,3 +190,27 @@ def test_deleting_the_parent_stops_odm_which_removes_its_submodel_tasks(stack, c
     assert all(
         "opensfm/reconstruction.json" in v[0]["spec"]["output"]["archivePaths"] for v in watcher.seen.values()
     )
+
+
+def test_a_distributed_job_whose_dataset_is_not_split_runs_in_its_own_task(stack, custom, buckets):
+    """ODM asks the cluster for its info (opendm/config.py), then finds a normal dataset: no submodel task."""
+    _images(stack, "small")
+    body = {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": "ODMJob",
+            "metadata": {"name": "small-survey", "namespace": "default"},
+            "spec": {"input": {"s3Uri": f"s3://{IN_BUCKET}/small/"}, "output": {"s3Uri": f"s3://{OUT_BUCKET}/small/"},
+                     "odm": {"options": {"split": 400}, "splitMerge": {"distributed": True}},
+                     "capacity": {"type": "fargate"}}}  # fmt: skip
+    custom.create_namespaced_custom_object(API_GROUP, API_VERSION, "default", PLURAL, body)
+
+    def finished() -> dict | None:
+        job = custom.get_namespaced_custom_object(API_GROUP, API_VERSION, "default", PLURAL, "small-survey")
+        return job if (job.get("status") or {}).get("phase") in ("Succeeded", "Failed") else None
+
+    job = eventually(finished, 120, "the job to finish")
+    text = "\n".join(_log(stack, job))
+    assert job["status"]["phase"] == "Succeeded", text[-2000:]
+    assert "sm_cluster: http://" in text  # the operator gave ODM the gateway; ODM asked it and went on
+    assert "Normal dataset, will process all at once." in text and "LRE:" not in text
+    left = custom.list_namespaced_custom_object(API_GROUP, API_VERSION, GATEWAY_NAMESPACE, PLURAL,
+                                                label_selector=f"{PARENT_LABEL}=small-survey")  # fmt: skip
+    assert left["items"] == []

@@ -113,3 +113,13 @@ def test_stage_in_lists_a_good_seeds_files():
         ["opensfm/a.json", "opensfm/features/empty"],
         None,
     )
+
+
+def test_odm_asks_a_set_cluster_even_when_nothing_will_be_split():
+    # opendm/config.py checks --sm-cluster while parsing, whatever the dataset: a dead node is exit 1 anyway.
+    argv = [*BASE, "--split", "400", "--sm-cluster", f"http://127.0.0.1:{_closed_port()}/?token=x"]
+    plan = plan_odm_run(argv, Dataset(30), 16384, 1000.0)
+    assert odm_remote.asks_cluster(plan) and not odm_remote.distributed(plan)
+    assert (odm_remote.cluster_problem(plan) or "").startswith("Cluster node seems to be offline")
+    ended = odm_remote.offline(plan)
+    assert ended.exit_code == 1 and ended.files == ()

@@ -405,13 +405,34 @@ class SimulatedEcsAgent:
         self._bump(run)
         if odm_remote.distributed(plan):  # --sm-cluster: the submodels go to the gateway (odm_remote.py)
             self._start_remote(run, plan, listing, at)
-            return
+        elif odm_remote.asks_cluster(plan):  # config() asks the node for its info even when nothing is split
+            ansi = run.env(contract.ODM, "no_ansiesc") is None
+            threading.Thread(target=self._check_cluster, args=(run, plan, ansi), daemon=True).start()
+        else:
+            self._schedule_plan(run, plan, at)
+
+    def _schedule_plan(self, run: TaskRun, plan: odm_run.OdmRun, at: float) -> None:
         by_time: dict[float, list[str]] = {}
         for line in plan.lines:
             by_time.setdefault(line.at, []).append(line.message)
         for offset, messages in by_time.items():
             self._schedule(run, at + offset, lambda t, m=messages: self._odm_lines(run, t, m))
         self._schedule(run, at + plan.duration_s, lambda t: self._odm_exited(run, t))
+
+    def _check_cluster(self, run: TaskRun, plan: odm_run.OdmRun, ansi: bool) -> None:
+        """opendm/config.py: an --sm-cluster that does not answer ends ODM (exit 1) before it runs anything."""
+        problem = odm_remote.cluster_problem(plan)  # HTTP to the gateway: never under the lock
+        with self.lock:
+            if run.stopping or run.finished:
+                return
+            now = self.clock.now()
+            if problem is None:
+                run.odm_started_at = now
+                self._schedule_plan(run, plan, now)
+                return
+            self._odm_lines(run, now, [odm_log.odm_line(problem, "ERROR", ansi)])
+            run.odm = odm_remote.offline(plan)
+            self._odm_exited(run, now)
 
     def _start_remote(
         self, run: TaskRun, plan: odm_run.OdmRun, listing: staging.InputListing, at: float

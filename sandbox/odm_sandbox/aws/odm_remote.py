@@ -53,6 +53,26 @@ def distributed(plan: OdmRun) -> bool:
     return plan.args is not None and bool(plan.args.sm_cluster) and plan.submodels > 0 and plan.succeeded
 
 
+def asks_cluster(plan: OdmRun) -> bool:
+    """Whether ODM's config() contacts --sm-cluster: whenever the option is set and the command line parsed."""
+    return plan.args is not None and bool(plan.args.sm_cluster)
+
+
+def cluster_problem(plan: OdmRun) -> str | None:
+    """opendm/config.py: ``Node.from_url(sm_cluster).info()``; ODM's error line when the node does not answer."""
+    assert plan.args is not None
+    try:
+        Node.from_url(plan.args.sm_cluster).info()
+    except exceptions.NodeConnectionError as exc:
+        return f"Cluster node seems to be offline: {exc}"
+    return None
+
+
+def offline(plan: OdmRun) -> OdmRun:
+    """The run that ended in config() with exit 1 (sys.exit(1)): no stage ran, nothing written."""
+    return _ended(plan, 1, (), "Cluster node seems to be offline", 0.0, ())
+
+
 class RemoteSplitMerge:
     """Runs in its own thread: talks to the gateway without the agent's lock, hands lines and the end back."""
 
@@ -108,12 +128,12 @@ class RemoteSplitMerge:
 
     def _run(self) -> tuple[str, ...]:
         a = self.args
-        try:
-            self.node = Node.from_url(a.sm_cluster)
-            self.info = self.node.info()
-        except exceptions.NodeConnectionError as exc:  # opendm/config.py: sys.exit(1)
-            self.log(f"Cluster node seems to be offline: {exc}", "ERROR")
-            raise Stopped() from None
+        problem = cluster_problem(self.plan)
+        if problem:  # opendm/config.py: sys.exit(1)
+            self.log(problem, "ERROR")
+            raise Stopped()
+        self.node = Node.from_url(a.sm_cluster)
+        self.info = self.node.info()
         first = next(i for i, line in enumerate(self.plan.lines) if "Running dataset stage" in line.message)
         self._emit([line.message for line in self.plan.lines[:first]])  # config()'s warnings, run.py's header
         files: list[str] = ["images.json", "img_list.txt"]
