@@ -210,6 +210,21 @@ class Settings(BaseSettings):
         "operator creates and keeps pointed at its clusters.",
     )
 
+    # ----- distributed split-merge (spec.odm.splitMerge.distributed; plan/split_merge.py) -------------------
+    split_merge_url: str | None = Field(
+        None,
+        description="The NodeODM gateway's URL as ECS tasks reach it (an internal load balancer or a Service "
+        "exposed inside the VPC), e.g. http://odm-gateway.internal:3000; given to ODM as --sm-cluster. pyodm "
+        "uses https only on port 443. Unset: distributed split-merge jobs fail with InvalidConfiguration.",
+    )
+    split_merge_token: str | None = Field(
+        None,
+        repr=False,  # a secret: never in a printed or logged Settings
+        description="The gateway's token (its ODM_GATEWAY_TOKEN). Never sent to a task: each job gets a token "
+        "derived from it (HMAC-SHA256 over the job's namespace and name) that the gateway accepts for that "
+        "job's submodel tasks only. The chart takes it from the gateway's Secret when gateway.enabled.",
+    )
+
     @field_validator("tracking")
     @classmethod
     def _tracking(cls, value: str) -> str:

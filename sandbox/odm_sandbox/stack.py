@@ -106,6 +106,10 @@ class Stack:
         self.kubeconfig = self.kube.write_kubeconfig(self.state_dir / "kubeconfig")
         self.metrics_port = _free_port()  # the operator's Prometheus endpoint, http://127.0.0.1:PORT/metrics
         subnets, groups, execution_role = self._prepare_account()
+        # The gateway's address and token are chosen first: the operator points distributed split-merge jobs at
+        # it (--sm-cluster, with tokens derived from the gateway's).
+        self._gateway_port, self.gateway_token = _free_port(), secrets.token_urlsafe(24)
+        self.gateway_url = f"http://127.0.0.1:{self._gateway_port}"
         self.operator_env = {
             **self.aws.env(),
             "KUBECONFIG": str(self.kubeconfig),
@@ -126,6 +130,8 @@ class Stack:
             "ODM_OPERATOR_MAX_MANAGED_INSTANCES": str(SANDBOX_MAX_ACTIVE_JOBS * 100),
             # 48 simulated hours pass in under five real minutes at the e2e tests' clock: 30 days instead.
             "ODM_OPERATOR_DEFAULT_ACTIVE_DEADLINE_SECONDS": str(30 * 86400),
+            "ODM_OPERATOR_SPLIT_MERGE_URL": self.gateway_url,
+            "ODM_OPERATOR_SPLIT_MERGE_TOKEN": self.gateway_token,
             **self.extra_settings,
         }
         self._write_env_files()
@@ -141,9 +147,7 @@ class Stack:
         for bucket in (GATEWAY_STAGING_BUCKET, GATEWAY_OUTPUT_BUCKET):
             self.client("s3").create_bucket(Bucket=bucket)
         _create_namespace(self.kubeconfig, GATEWAY_NAMESPACE)
-        port, token = _free_port(), secrets.token_urlsafe(24)
-        self.gateway_url = f"http://127.0.0.1:{port}"
-        self.gateway_token = token
+        port, token = self._gateway_port, self.gateway_token
         self.gateway_output_bucket = GATEWAY_OUTPUT_BUCKET
         env = {
             **os.environ,

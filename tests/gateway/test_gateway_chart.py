@@ -123,3 +123,30 @@ def test_the_gateway_needs_its_s3_locations():
 
     result = helm("template", "r", str(CHART), "--set", "gateway.enabled=true", check=False)
     assert result.returncode != 0 and "gateway.config.stagingUri is required" in result.stderr
+
+
+def test_split_merge_gives_the_operator_the_task_facing_url_and_the_gateways_token_from_its_secret():
+    docs = render((*BASE, "--set", "config.splitMergeUrl=http://odm-gateway.internal:3000"))
+    operator = next(d for d in of_kind(docs, "Deployment") if "gateway" not in d["metadata"]["name"])
+    env = {e["name"]: e for e in operator["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["ODM_OPERATOR_SPLIT_MERGE_URL"]["value"] == "http://odm-gateway.internal:3000"
+    (secret,) = [d for d in of_kind(docs, "Secret") if d["metadata"]["name"].endswith("-gateway")]
+    assert env["ODM_OPERATOR_SPLIT_MERGE_TOKEN"]["valueFrom"]["secretKeyRef"] == {
+        "name": secret["metadata"]["name"],
+        "key": "token",
+    }
+    plain = next(d for d in of_kind(render(BASE), "Deployment") if "gateway" not in d["metadata"]["name"])
+    assert "ODM_OPERATOR_SPLIT_MERGE_URL" not in str(plain)
+
+
+def test_the_task_facing_service_is_an_internal_load_balancer_limited_to_the_tasks_subnets():
+    assert len(gateway_objects()["Service"]) == 1
+    services = gateway_objects("--set", "gateway.splitMerge.taskService.enabled=true",
+                               "--set", "gateway.splitMerge.taskService.loadBalancerSourceRanges={10.0.0.0/16}")["Service"]  # fmt: skip
+    (tasks,) = [s for s in services if s["metadata"]["name"].endswith("-gateway-tasks")]
+    assert tasks["spec"]["type"] == "LoadBalancer"
+    assert (
+        tasks["metadata"]["annotations"]["service.beta.kubernetes.io/aws-load-balancer-scheme"] == "internal"
+    )
+    assert tasks["spec"]["loadBalancerSourceRanges"] == ["10.0.0.0/16"]
+    assert tasks["spec"]["ports"][0]["targetPort"] == "nodeodm"

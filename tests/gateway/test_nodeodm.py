@@ -4,6 +4,7 @@ the /options table, option conversion, file routing, seed.zip checks, output off
 from __future__ import annotations
 
 import io
+import json
 import stat
 import zipfile
 
@@ -241,10 +242,9 @@ def test_output_offsets_as_nodeodm_slices_them(start, expected):
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
-        pytest.param(
-            '["odm_orthophoto/odm_orthophoto.tif"]', "not supported", id="a list all.zip can not honour"
-        ),
         pytest.param('["../secrets"]', "not a path inside the project", id="traversal"),
+        pytest.param('["opensfm/../../x"]', "not a path inside the project", id="traversal inside"),
+        pytest.param('["opensfm/*.json"]', "not a path inside the project", id="a pattern"),
         pytest.param('["/etc/passwd"]', "not a path inside the project", id="absolute"),
         pytest.param('"odm_dem"', "expected a JSON list", id="not a list"),
     ],
@@ -252,6 +252,12 @@ def test_output_offsets_as_nodeodm_slices_them(start, expected):
 def test_outputs_are_refused_with_the_reason(raw, message):
     with pytest.raises(n.BadRequest, match=message):
         n.parse_outputs(raw)
+
+
+def test_outputs_as_odms_split_merge_sends_them_become_the_archive_list():
+    # opendm/remote.py ReconstructionTask: the outputs a submodel's reconstruction pass asks for.
+    raw = '["opensfm/matches", "opensfm/features", "opensfm/reconstruction.json", "opensfm/tracks.csv", "cameras.json"]'
+    assert n.parse_outputs(raw) == json.loads(raw)
 
 
 def test_no_outputs_is_the_default_archive():

@@ -57,6 +57,18 @@ class S3Location(_Spec):
     )
 
 
+class SplitMerge(_Spec):
+    """How a split dataset (options.split) is processed."""
+
+    distributed: bool = Field(
+        False,
+        description="true: ODM's distributed split-merge. The operator points ODM's --sm-cluster at its NodeODM "
+        "gateway (the splitMergeUrl setting), so ODM sends each submodel there and every submodel runs as an "
+        "ODMJob of its own (labelled with this job, on the gateway's capacity) while this task merges. Needs "
+        "options.split. false: every submodel runs one after the other inside this job's task.",
+    )
+
+
 class OdmSpec(_Spec):
     """The ODM container: image and command-line options."""
 
@@ -73,6 +85,38 @@ class OdmSpec(_Spec):
         "orthophoto-resolution: 2, feature-quality: high}. Flags take true/false, others a number or one "
         "of the option's allowed words. Checked by name and type; options that redirect input or output "
         "(project-path, copy-to, gcp, ...) are refused.",
+    )
+    split_merge: SplitMerge = Field(
+        default_factory=SplitMerge, description="Split-merge of large datasets: in this task or distributed."
+    )
+
+
+# A path inside the project folder: no leading '/' or '.' (the API server's patterns are RE2: no lookahead, so
+# '..' parts are refused in validation.py).
+ARCHIVE_PATH_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9._/-]{0,254}$"
+
+
+class OutputLocation(S3Location):
+    """Where the products go, and what all.zip holds."""
+
+    archive_paths: (
+        list[
+            Annotated[
+                str,
+                Field(
+                    pattern=ARCHIVE_PATH_PATTERN,
+                    description="A path relative to the project folder, e.g. odm_dem or opensfm/tracks.csv.",
+                ),
+            ]
+        ]
+        | None
+    ) = Field(
+        None,
+        min_length=1,
+        max_length=100,
+        description="What <output>/all.zip holds (paths relative to the project folder; missing ones are "
+        "skipped), as NodeODM's outputs field. Default: NodeODM's list (orthophoto, DEMs, point clouds, "
+        "textured model, report, cameras.json, log.json ...).",
     )
 
 
@@ -147,7 +191,7 @@ class ODMJobSpec(_Spec):
     """One OpenDroneMap run on ECS: images in S3 in, products in S3 out."""
 
     input: S3Location = Field(description="The S3 prefix holding the images.")
-    output: S3Location = Field(description="The S3 prefix the products are copied to.")
+    output: OutputLocation = Field(description="The S3 prefix the products are copied to.")
     odm: OdmSpec = Field(default_factory=OdmSpec, description="The ODM image and options.")
     resources: Resources | None = Field(
         None, description="CPU, memory, GPU and disk. Omitted: sized from the number of images in the input."

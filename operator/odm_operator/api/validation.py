@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from .. import API_GROUP, API_VERSION, KIND
-from . import odm_options
+from . import odm_options, split_merge_rules
 from .quantity import MIB, QuantityError, format_mib, to_bytes, to_cpu_units, to_gib, to_mib
 from .types import ODMJobSpec
 
@@ -239,6 +239,7 @@ def _rule_errors(spec: dict[str, Any]) -> list[FieldError]:
             )
         )
     errors.extend(_resource_errors(spec))
+    errors.extend(FieldError(path, message) for path, message in split_merge_rules.problems(spec))
     return errors
 
 

@@ -7,7 +7,6 @@ bad token (401, as ClusterODM answers) and unknown routes (404).
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 import time
@@ -26,12 +25,16 @@ from .fields import api_message, integer, text_field
 from .jobs import job_manifest, session_fields
 from .settings import GatewaySettings
 from .store import TaskStore
+from .submodels import Caller, caller_of, check_visible, mark, parent_of, parent_uid, visible
 from .uploads import receive
 from .web_api import WebApi, apply_submit_fields, is_public, submit_fields
 
 log = logging.getLogger(__name__)
 SESSION = "session.json"
 ALL_ZIP = "all.zip"
+CALLER = web.RequestKey(
+    "caller", Caller
+)  # who sent the request (the gateway's token or a split-merge parent's)
 
 
 def _ok(value: Any) -> web.Response:
@@ -62,7 +65,7 @@ class Gateway:
         self.console = console
         self.stage_root = S3Prefix.parse(settings.staging_uri)
         self.output_root = S3Prefix.parse(settings.output_uri)
-        self._token = settings.token.get_secret_value().encode()
+        self._token = settings.token.get_secret_value()
 
     # ----- app -----------------------------------------------------------------------------------------------
 
@@ -87,12 +90,14 @@ class Gateway:
     @web.middleware
     async def _auth(self, request: web.Request, handler: Any) -> web.StreamResponse:
         if not is_public(request.path):  # the console's page and static files hold no data
-            given = request.query.get("token", "").encode()
+            given = request.query.get("token", "")
             bearer = request.headers.get("Authorization", "")
             if bearer.startswith("Bearer "):  # the console sends the token in a header, out of URLs and logs
-                given = bearer[len("Bearer ") :].encode()
-            if not hmac.compare_digest(given, self._token):  # constant time: no token oracle
+                given = bearer[len("Bearer ") :]
+            caller = caller_of(given, self._token)  # constant time: no token oracle
+            if caller is None or (caller.parent and request.path.startswith("/api/")):
                 return web.json_response({"error": "Invalid authentication token"}, status=401)
+            request[CALLER] = caller
         return await handler(request)
 
     @web.middleware
@@ -151,11 +156,11 @@ class Gateway:
             self.staging.get_json, self.stage_root.bucket, self.stage_root.child(uuid).key(SESSION)
         )
 
-    async def _live_session(self, uuid: str) -> dict[str, Any]:
+    async def _live_session(self, uuid: str, caller: Caller) -> dict[str, Any]:
         if not n.UUID_RE.match(uuid):
             raise n.BadRequest("Invalid uuid (not found)")
         session = await self._session(uuid)
-        if session is None:
+        if session is None or not visible(session, caller):
             raise n.BadRequest("Invalid uuid (not found)")
         if self.clock() - session["startedAt"] > self.settings.upload_session_seconds:
             await self._discard(uuid)
@@ -170,6 +175,7 @@ class Gateway:
     async def new_init(self, request: web.Request) -> web.Response:
         fields = {k: str(v) for k, v in (await request.post()).items()}
         session = {**session_fields(fields, self.clock(), _now_ms()), **submit_fields(fields)}
+        session["parent"] = request[CALLER].parent_ref
         uuid = await self._new_uuid(request)
         await asyncio.to_thread(
             self.staging.put_json, self.stage_root.bucket, self.stage_root.child(uuid).key(SESSION), session
@@ -178,7 +184,7 @@ class Gateway:
 
     async def new_upload(self, request: web.Request) -> web.Response:
         uuid = request.match_info["uuid"].lower()
-        await self._live_session(uuid)
+        await self._live_session(uuid, request[CALLER])
         existing = await self._image_names(uuid)
         written: list[str] = []
         try:
@@ -227,11 +233,13 @@ class Gateway:
 
     async def new_commit(self, request: web.Request) -> web.Response:
         uuid = request.match_info["uuid"].lower()
-        if n.UUID_RE.match(uuid) and await self.store.find(uuid, fresh=True):
+        caller = request[CALLER]
+        existing = await self.store.find(uuid, fresh=True) if n.UUID_RE.match(uuid) else None
+        if existing is not None and visible(existing, caller):
             return _ok({"uuid": uuid})  # a repeated commit (the first answer was lost)
-        session = await self._live_session(uuid)
+        session = await self._live_session(uuid, caller)
         try:
-            await self._create_job(uuid, session, len(await self._image_names(uuid)))
+            await self._create_job(uuid, session, len(await self._image_names(uuid)), caller)
         except n.BadRequest:
             await self._discard(uuid)  # nothing half-created: the session and its files go
             raise
@@ -248,19 +256,22 @@ class Gateway:
             images: set[str] = set()
             await self._receive_files(request, uuid, images, [], fields)
             session = {**session_fields(fields, self.clock(), _now_ms()), **submit_fields(fields)}
-            await self._create_job(uuid, session, len(images))
+            await self._create_job(uuid, session, len(images), request[CALLER])
         except BaseException:
             await self._discard(uuid)
             raise
         return _ok({"uuid": uuid})
 
-    async def _create_job(self, uuid: str, session: dict[str, Any], images: int, run: int = 1) -> None:
+    async def _create_job(
+        self, uuid: str, session: dict[str, Any], images: int, caller: Caller, run: int = 1
+    ) -> None:
         if images == 0:
             raise n.BadRequest("Not enough images: a task needs at least 1 image")
         limit = self.settings.max_images
         if limit is not None and images > limit:
             raise n.BadRequest(f"Too many images: this node takes at most {limit} (maxImages)")
         body = self._manifest(uuid, session, images, run)
+        mark(body, caller, await parent_uid(self.store, caller))
         try:
             await self.store.create(body)
         except ApiException as exc:
@@ -293,28 +304,31 @@ class Gateway:
 
     # ----- reading tasks ------------------------------------------------------------------------------------
 
-    async def _job(self, uuid: str) -> dict[str, Any]:
+    async def _job(self, uuid: str, caller: Caller) -> dict[str, Any]:
         job = await self.store.find(uuid.lower()) if n.UUID_RE.match(uuid) else None
         if job is None:
             raise n.BadRequest(f"{uuid} not found", no_retry=False)
+        check_visible(job, caller, uuid)
         return job
 
     async def task_list(self, request: web.Request) -> web.Response:
-        return _ok([{"uuid": uuid} for uuid in sorted(await self.store.tasks())])
+        tasks = await self.store.tasks()
+        mine = [uuid for uuid, job in tasks.items() if visible(job, request[CALLER])]
+        return _ok([{"uuid": uuid} for uuid in sorted(mine)])
 
     async def task_info(self, request: web.Request) -> web.Response:
-        job = await self._job(request.match_info["uuid"])
+        job = await self._job(request.match_info["uuid"], request[CALLER])
         output = None
         if "with_output" in request.query:
             output = n.slice_lines(await self.console.lines(job), integer(request.query["with_output"]))
         return _ok(n.task_info(job, _now_ms(), output))
 
     async def task_output(self, request: web.Request) -> web.Response:
-        job = await self._job(request.match_info["uuid"])
+        job = await self._job(request.match_info["uuid"], request[CALLER])
         return _ok(n.slice_lines(await self.console.lines(job), integer(request.query.get("line", "0"))))
 
     async def download(self, request: web.Request) -> web.StreamResponse:
-        job = await self._job(request.match_info["uuid"])
+        job = await self._job(request.match_info["uuid"], request[CALLER])
         if request.match_info["asset"] != ALL_ZIP:
             return _error("Invalid asset")
         where = S3Prefix.parse(job["spec"]["output"]["s3Uri"])
@@ -342,7 +356,7 @@ class Gateway:
 
     async def cancel(self, request: web.Request) -> web.Response:
         uuid, _ = await self._uuid_field(request)
-        job = await self._job(uuid)
+        job = await self._job(uuid, request[CALLER])
         if n.status_of(job)[0] in (n.QUEUED, n.RUNNING):
             # spec.suspend is the one field of an ODMJob that may change: the operator stops the ECS task at
             # once (StopTask), and the annotation says the stop was a NodeODM cancel.
@@ -355,8 +369,11 @@ class Gateway:
 
     async def remove(self, request: web.Request) -> web.Response:
         uuid, _ = await self._uuid_field(request)
+        caller = request[CALLER]
         jobs = await self.store.jobs_of(uuid, fresh=True) if n.UUID_RE.match(uuid) else []
+        jobs = [job for job in jobs if visible(job, caller)]
         session = await self._session(uuid) if n.UUID_RE.match(uuid) else None
+        session = session if visible(session, caller) else None
         if not jobs and session is None:
             return _ok({"success": False, "error": f"{uuid} not found"})
         for job in jobs:  # deleting an ODMJob stops its task (the operator's finalizer)
@@ -368,7 +385,7 @@ class Gateway:
 
     async def restart(self, request: web.Request) -> web.Response:
         uuid, body = await self._uuid_field(request)
-        job = await self._job(uuid)
+        job = await self._job(uuid, request[CALLER])
         code = n.status_of(job)[0]
         if code not in (n.CANCELED, n.FAILED, n.COMPLETED):
             return _ok({"success": False, "error": "Task is not in a state that can be restarted"})
@@ -386,7 +403,8 @@ class Gateway:
         }
         # An ODMJob's spec cannot change: the restart is a new run (a new ODMJob with the same UUID label and
         # a fresh output prefix); the old one is deleted, which stops its task if it still has one.
-        await self._create_job(uuid, session, int(ann.get(n.ANN_IMAGES) or 0), run + 1)
+        caller = parent_of(job) or request[CALLER]  # a submodel task stays its parent's whoever restarts it
+        await self._create_job(uuid, session, int(ann.get(n.ANN_IMAGES) or 0), caller, run + 1)
         await self.store.delete(job["metadata"]["name"])
         old = S3Prefix.parse(job["spec"]["output"]["s3Uri"])
         await asyncio.to_thread(self.staging.delete_prefix, old)

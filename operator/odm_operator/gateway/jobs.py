@@ -55,9 +55,12 @@ def job_manifest(
     odm: dict[str, Any] = {"options": session["options"]}
     if settings.odm_image:
         odm["image"] = settings.odm_image
+    output: dict[str, Any] = {"s3Uri": output_prefix.uri}
+    if session.get("outputs"):
+        output["archivePaths"] = list(session["outputs"])  # NodeODM's outputs: what all.zip holds
     spec: dict[str, Any] = {
         "input": {"s3Uri": input_prefix.uri},
-        "output": {"s3Uri": output_prefix.uri},
+        "output": output,
         "odm": odm,
         "capacity": dict(settings.default_capacity),
     }

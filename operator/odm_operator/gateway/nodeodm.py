@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 from ..api import odm_options
-from ..api.types import FINISHED_PHASES
+from ..api.types import ARCHIVE_PATH_PATTERN, FINISHED_PHASES
 from ..plan.outcome import ODM_EXIT_CODES
 
 # NodeODM's version we answer with: pyodm's compare_version needs strictly X.Y.Z, the chunked upload needs
@@ -81,6 +81,9 @@ _TYPES = {
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".raw", ".dng", ".nef", ".jxl")
 ALIGN_FILES = ("align.las", "align.laz", "align.tif")
 SEED = "seed.zip"
+# outputs: the ODMJob's spec.output.archivePaths takes at most 100 paths of this shape (api/types.py).
+MAX_OUTPUTS = 100
+_OUTPUT_PATH = re.compile(ARCHIVE_PATH_PATTERN)
 MAX_NAME = 255
 _BAD_NAME = re.compile(r"[/\\\x00-\x1f\x7f]|^\.|^$")
 
@@ -200,10 +203,10 @@ def echo_options(options: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def parse_outputs(raw: str | None) -> list[str] | None:
-    """NodeODM's ``outputs``: a JSON list of paths relative to the project; traversal is refused. A list the
-    archive can not honour is refused too: stage-out builds all.zip from NodeODM's default list (an ODMJob has
-    no field for another), and a client asking for other paths (ODM's split-merge submodels) would otherwise get
-    an archive without them."""
+    """NodeODM's ``outputs``: a JSON list of paths relative to the project that all.zip holds instead of its
+    default list (ODM's split-merge asks its submodels for opensfm/... and odm_orthophoto/... files); it
+    becomes the ODMJob's spec.output.archivePaths. Traversal and odd characters are refused, not stripped as
+    NodeODM strips them (libs/utils.js): the archive would silently miss what the client asked for."""
     if raw in (None, ""):
         return None
     try:
@@ -212,14 +215,15 @@ def parse_outputs(raw: str | None) -> list[str] | None:
         raise BadRequest(f"Invalid outputs: not JSON ({exc.msg})") from exc
     if not isinstance(paths, list) or not all(isinstance(p, str) and p for p in paths):
         raise BadRequest("Invalid outputs: expected a JSON list of paths relative to the project")
+    if len(paths) > MAX_OUTPUTS:
+        raise BadRequest(f"Invalid outputs: at most {MAX_OUTPUTS} paths, got {len(paths)}")
     for path in paths:
-        parts = path.replace("\\", "/").split("/")
-        if path.startswith(("/", "\\")) or ".." in parts or "\x00" in path:
-            raise BadRequest(f"Invalid outputs: {path!r} is not a path inside the project")
-    raise BadRequest(
-        "outputs is not supported: all.zip holds NodeODM's default products (orthophoto, DEMs, point clouds, "
-        "textured model, report); leave outputs unset"
-    )
+        if ".." in path.split("/") or not _OUTPUT_PATH.match(path):
+            raise BadRequest(
+                f"Invalid outputs: {path!r} is not a path inside the project (letters, digits, '.', '_', '-' "
+                "and '/', not starting with '/' or '.', no '..')"
+            )
+    return [p.rstrip("/") for p in paths] or None
 
 
 # ----- uploaded files --------------------------------------------------------------------------------------

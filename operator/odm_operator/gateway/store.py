@@ -78,6 +78,17 @@ class TaskStore:
             self.custom.create_namespaced_custom_object, API_GROUP, API_VERSION, self.namespace, PLURAL, body
         )
 
+    async def get(self, name: str) -> dict[str, Any] | None:
+        """One ODMJob of the namespace by name (a split-merge parent), None when there is none."""
+        try:
+            return await asyncio.to_thread(
+                self.custom.get_namespaced_custom_object, API_GROUP, API_VERSION, self.namespace, PLURAL, name
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
     async def patch(self, name: str, patch: dict[str, Any]) -> dict[str, Any]:
         self.invalidate()
         return await asyncio.to_thread(

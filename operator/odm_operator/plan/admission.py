@@ -18,6 +18,7 @@ from ..api.validation import FieldError, check_object, parse_spec
 from ..settings import Settings
 from . import instances
 from .desired import MAX_OVERRIDES_CHARS, JobRef, fitting_types, overrides, overrides_chars, resolve_size
+from .split_merge import placeholder_url
 
 # ODM publishes its CUDA build only as the moving tag opendronemap/odm:gpu (settings.py), so without an admin's pin
 # a GPU job must name its own.
@@ -51,7 +52,8 @@ def check_job(
     job = JobRef(
         meta.get("namespace", "default"), meta.get("name") or meta.get("generateName", ""), _PLACEHOLDER_UID
     )
-    size_chars = overrides_chars(overrides(spec, job))
+    sm_cluster = placeholder_url() if spec.odm.split_merge.distributed else None
+    size_chars = overrides_chars(overrides(spec, job, sm_cluster=sm_cluster))
     if size_chars > max_override_chars:
         shares = _override_shares(spec, job)
         largest = ", ".join(f"{path} {chars}" for path, chars in shares)
@@ -118,6 +120,7 @@ def _override_shares(spec: Any, job: JobRef) -> list[tuple[str, int]]:
         "spec.output.s3Uri": len(json.dumps(spec.output.s3_uri)),
         "spec.odm.options": len(json.dumps(odm_options.to_args(spec.odm.options), separators=(",", ":"))),
         "spec.taskRoleArn": len(json.dumps(spec.task_role_arn or "")),
+        "spec.output.archivePaths": len(json.dumps(" ".join(spec.output.archive_paths or []))),
     }
     return sorted(shares.items(), key=lambda kv: -kv[1])[:3]
 

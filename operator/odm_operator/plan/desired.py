@@ -18,8 +18,9 @@ from ..api.quantity import to_cpu_units, to_gib, to_mib
 from ..api.types import ODMJobSpec
 from ..settings import Settings
 from . import instances
-from .odm_command import STAGE_IN_SCRIPT, STAGE_OUT_SCRIPT, odm_argv, odm_environment
+from .odm_command import ENV_ARCHIVE_PATHS, STAGE_IN_SCRIPT, STAGE_OUT_SCRIPT, odm_argv, odm_environment
 from .sizing import Sizing, size_for
+from .split_merge import sm_cluster_url
 
 # ECS caps the JSON of RunTask overrides at 8192 characters (botocore ECS model, RunTask.overrides: "A total of
 # 8192 characters are allowed for overrides").
@@ -200,12 +201,19 @@ def content_hash(body: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:HASH_CHARS]
 
 
-def overrides(spec: ODMJobSpec, job: JobRef, size: TaskSize | None = None) -> dict[str, Any]:
+def overrides(
+    spec: ODMJobSpec, job: JobRef, size: TaskSize | None = None, sm_cluster: str | None = None
+) -> dict[str, Any]:
     """RunTask overrides: the per-job values (S3 URIs, ODM options) that keep task definitions shared.
 
     ``size`` gives ODM's --max-concurrency (the task's vCPUs); without it (measuring the overrides' length
-    before the dataset is listed) the size is resolved from the spec alone."""
+    before the dataset is listed) the size is resolved from the spec alone. ``sm_cluster``: ODM's --sm-cluster
+    for distributed split-merge (sm_cluster_for); ``spec.output.archivePaths`` reaches stage-out as
+    ODM_ARCHIVE_PATHS."""
     size = size or resolve_size(spec)
+    out_env = [{"name": contract.ENV_OUTPUT_URI, "value": spec.output.s3_uri}]
+    if spec.output.archive_paths:
+        out_env.append({"name": ENV_ARCHIVE_PATHS, "value": " ".join(spec.output.archive_paths)})
     who = {"name": contract.ENV_JOB, "value": f"{job.namespace}/{job.name}"}
     role = {"taskRoleArn": spec.task_role_arn} if spec.task_role_arn else {}
     return {
@@ -217,15 +225,23 @@ def overrides(spec: ODMJobSpec, job: JobRef, size: TaskSize | None = None) -> di
             },
             {
                 "name": contract.ODM,
-                "command": odm_argv(spec.odm.options, size.cpu_units // 1024),
+                "command": odm_argv(spec.odm.options, size.cpu_units // 1024, sm_cluster),
                 "environment": [who],
             },
             {
                 "name": contract.STAGE_OUT,
-                "environment": [{"name": contract.ENV_OUTPUT_URI, "value": spec.output.s3_uri}, who],
+                "environment": [*out_env, who],
             },
         ],
     }
+
+
+def sm_cluster_for(spec: ODMJobSpec, settings: Settings, job: JobRef) -> str | None:
+    """The --sm-cluster URL of a distributed split-merge job (None for the others, and when the settings lack
+    the gateway: settings_check fails such a job before any RunTask)."""
+    if not spec.odm.split_merge.distributed or not settings.split_merge_url or not settings.split_merge_token:
+        return None
+    return sm_cluster_url(settings.split_merge_url, settings.split_merge_token, job.namespace, job.name)
 
 
 def overrides_chars(value: dict[str, Any]) -> int:
@@ -267,7 +283,7 @@ def run_task(
         "capacityProviderStrategy": cap.strategy,
         "startedBy": contract.started_by(job.uid),
         "clientToken": client_token(job.uid, attempt),
-        "overrides": overrides(spec, job, size),
+        "overrides": overrides(spec, job, size, sm_cluster_for(spec, settings, job)),
         "enableECSManagedTags": True,
         "tags": resource_tags(
             settings,

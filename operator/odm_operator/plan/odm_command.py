@@ -69,6 +69,8 @@ ALL_ZIP_PATHS = (
     "odm_report",
 )
 ALL_ZIP = "all.zip"
+# On stage-out: spec.output.archivePaths (NodeODM's ``outputs``), space-separated, instead of ALL_ZIP_PATHS.
+ENV_ARCHIVE_PATHS = "ODM_ARCHIVE_PATHS"
 
 # Environment of the odm container: opendm/log.py prints no ANSI colour codes when no_ansiesc is set, so
 # CloudWatch lines are plain text (NodeODM strips them instead).
@@ -82,11 +84,34 @@ def _find_images() -> str:
 
 
 _AUX = " ".join(AUX_FILES)
+SEED_ZIP = "seed.zip"
 _EXTS = ", ".join(ext[1:] for ext in (*IMAGE_EXTENSIONS, *VIDEO_EXTENSIONS))
+
+# seed.zip (NodeODM libs/taskNew.js: an uploaded seed.zip is unzipped into the project folder, then deleted; ODM's
+# split-merge sends each submodel's OpenSfM files that way, opendm/remote.py). Every member is checked before
+# anything is written: one that would land outside the project (absolute, '..', a symbolic link) fails stage-in
+# (zip-slip). Python, as for all.zip below: the AWS CLI image has no unzip(1); valid in Python 2.7 and 3.
+_UNZIP_PY = """import os, sys, zipfile
+root = os.path.realpath(sys.argv[2])
+z = zipfile.ZipFile(sys.argv[1])
+for m in z.infolist():
+    dest = os.path.realpath(os.path.join(root, m.filename))
+    link = (m.external_attr >> 16) & 0o170000 == 0o120000
+    if link or not (dest == root or dest.startswith(root + os.sep)):
+        sys.stderr.write("seed.zip: member %s would be written outside the project\\n" % m.filename)
+        sys.exit(1)
+z.extractall(root)
+z.close()"""
 
 STAGE_IN_SCRIPT = f"""set -eu
 mkdir -p /data/project/images
 aws s3 cp --recursive --only-show-errors "$ODM_INPUT_S3_URI" /data/project/images/
+if [ -f /data/project/images/{SEED_ZIP} ]; then
+  py=$(command -v python3 || command -v python)
+  "$py" -c '{_UNZIP_PY}' /data/project/images/{SEED_ZIP} /data/project
+  rm -f /data/project/images/{SEED_ZIP}
+  echo "unpacked {SEED_ZIP} into the project"
+fi
 for f in {_AUX}; do
   if [ -f "/data/project/images/$f" ]; then mv "/data/project/images/$f" /data/project/; fi
 done
@@ -119,7 +144,7 @@ aws s3 cp --recursive --only-show-errors . "$ODM_OUTPUT_S3_URI" --exclude '*' \\
 echo "copied products to $ODM_OUTPUT_S3_URI"
 if [ -f log.json ] && grep -q '"success": true' log.json; then
   set --
-  for p in {_ZIP_PATHS}; do
+  for p in ${{{ENV_ARCHIVE_PATHS}:-{_ZIP_PATHS}}}; do
     if [ -e "$p" ]; then set -- "$@" "$p"; fi
   done
   py=$(command -v python3 || command -v python)
@@ -131,12 +156,15 @@ fi
 """
 
 
-def odm_argv(options: dict[str, object], vcpus: int) -> list[str]:
+def odm_argv(options: dict[str, object], vcpus: int, sm_cluster: str | None = None) -> list[str]:
     """The odm container's command: the project, the job's options, and ``--max-concurrency`` = the task's
-    vCPUs unless the job set it (ODM would otherwise count the host's CPUs)."""
+    vCPUs unless the job set it (ODM would otherwise count the host's CPUs). ``sm_cluster`` (distributed
+    split-merge, plan/split_merge.py) becomes ``--sm-cluster``, an option users cannot give themselves."""
     args = odm_options.to_args(options)
     if "max-concurrency" not in options:
         args += ["--max-concurrency", str(max(1, vcpus))]
+    if sm_cluster:
+        args += ["--sm-cluster", sm_cluster]
     return ["--project-path", contract.DATA_DIR, contract.PROJECT, *args]
 
 

@@ -19,9 +19,13 @@ from dataclasses import dataclass
 from .. import contract
 from ..api.types import ODMJobSpec
 from ..settings import Settings
+from .split_merge import url_problem
 
 FARGATE, MANAGED, EXISTING, ALL = "fargate", "managed", "existing", "all"
 _SCOPES = {FARGATE: (FARGATE,), MANAGED: (MANAGED,), EXISTING: (EXISTING,), ALL: (FARGATE, MANAGED, EXISTING)}
+# Problems that stop only jobs with spec.odm.splitMerge.distributed, whatever their capacity.
+SPLIT_MERGE = "split-merge"
+MIN_SPLIT_MERGE_TOKEN = 16  # the gateway's own minimum (gateway/settings.py MIN_TOKEN_CHARS)
 
 # RunTask tags: at most 50 (botocore ECS model, Tags max 50); the operator adds managed-by plus four job tags.
 MAX_TAGS = 50
@@ -81,6 +85,7 @@ def check_settings(settings: Settings) -> list[SettingProblem]:
     problems += _roles(settings)
     problems += _tags(settings.tags)
     problems += _names(settings)
+    problems += _split_merge(settings)
     return problems
 
 
@@ -98,7 +103,37 @@ def problems_for(
 ) -> list[SettingProblem]:
     """The problems that stop this job (the others do not concern it)."""
     scope = job_scope(spec, settings)
-    return [p for p in problems if scope in _SCOPES[p.scope]]
+    out = [p for p in problems if p.scope != SPLIT_MERGE and scope in _SCOPES[p.scope]]
+    if spec.odm.split_merge.distributed:
+        out += [p for p in problems if p.scope == SPLIT_MERGE] + _split_merge_unset(settings)
+    return out
+
+
+def _split_merge(settings: Settings) -> list[SettingProblem]:
+    """Malformed split-merge settings (unset ones concern only the jobs that need them: _split_merge_unset)."""
+    out = []
+    if settings.split_merge_url:
+        problem = url_problem(settings.split_merge_url)
+        if problem:
+            out.append(SettingProblem("split_merge_url", problem, SPLIT_MERGE))
+    token = settings.split_merge_token
+    if token is not None and len(token) < MIN_SPLIT_MERGE_TOKEN:
+        out.append(SettingProblem("split_merge_token", f"must be the gateway's token (at least "
+                                  f"{MIN_SPLIT_MERGE_TOKEN} characters, as the gateway requires)", SPLIT_MERGE))  # fmt: skip
+    return out
+
+
+def _split_merge_unset(settings: Settings) -> list[SettingProblem]:
+    """Distributed split-merge jobs need the gateway as ECS tasks reach it, and its token to derive theirs."""
+    out = []
+    if not settings.split_merge_url:
+        out.append(SettingProblem("split_merge_url", "is not set: distributed split-merge jobs need the NodeODM "
+                                  "gateway's URL as ECS tasks reach it, e.g. http://odm-gateway.internal:3000",
+                                  SPLIT_MERGE))  # fmt: skip
+    if settings.split_merge_token is None:
+        out.append(SettingProblem("split_merge_token", "is not set: distributed split-merge jobs need the "
+                                  "gateway's token (its ODM_GATEWAY_TOKEN)", SPLIT_MERGE))  # fmt: skip
+    return out
 
 
 def _network(settings: Settings) -> list[SettingProblem]:

@@ -30,7 +30,7 @@ from moto.ec2.models import ec2_backends
 
 from odm_operator import contract
 
-from . import odm_log, odm_products, odm_run, staging
+from . import odm_log, odm_products, odm_remote, odm_run, staging
 from .capacity import CapacityManager
 from .clock import SimClock
 from .log_sink import LogSink
@@ -358,7 +358,8 @@ class SimulatedEcsAgent:
 
     def _start_stage_in(self, run: TaskRun, at: float) -> None:
         run.containers[contract.STAGE_IN].last_status = "RUNNING"
-        run.listing = staging.list_input(run.env(contract.STAGE_IN, contract.ENV_INPUT_URI))
+        unpack_seed = staging.SEED_ZIP in "\n".join(run.command(contract.STAGE_IN))  # the script unpacks it
+        run.listing = staging.list_input(run.env(contract.STAGE_IN, contract.ENV_INPUT_URI), unpack_seed)
         duration = self.timings.stage_in_base_s + self.timings.stage_in_per_image_s * run.listing.images
         self._schedule(run, at + duration, lambda t: self._stage_in_exited(run, t))
 
@@ -391,7 +392,7 @@ class SimulatedEcsAgent:
         queued = self.odm_failures.get(run.env(contract.ODM, contract.ENV_JOB) or "", [])
         plan = odm_run.plan_odm_run(
             run.command(contract.ODM),
-            odm_run.Dataset(listing.images, listing.aux_files),
+            odm_run.Dataset(listing.images, listing.aux_files, listing.seed_files),
             memory,
             duration,
             host_cpus=max(1, cpu_units // 1024),
@@ -402,12 +403,61 @@ class SimulatedEcsAgent:
         run.odm_started_at = at
         run.containers[contract.ODM].last_status = "RUNNING"
         self._bump(run)
+        if odm_remote.distributed(plan):  # --sm-cluster: the submodels go to the gateway (odm_remote.py)
+            self._start_remote(run, plan, listing, at)
+        elif odm_remote.asks_cluster(plan):  # config() asks the node for its info even when nothing is split
+            ansi = run.env(contract.ODM, "no_ansiesc") is None
+            threading.Thread(target=self._check_cluster, args=(run, plan, ansi), daemon=True).start()
+        else:
+            self._schedule_plan(run, plan, at)
+
+    def _schedule_plan(self, run: TaskRun, plan: odm_run.OdmRun, at: float) -> None:
         by_time: dict[float, list[str]] = {}
         for line in plan.lines:
             by_time.setdefault(line.at, []).append(line.message)
         for offset, messages in by_time.items():
             self._schedule(run, at + offset, lambda t, m=messages: self._odm_lines(run, t, m))
         self._schedule(run, at + plan.duration_s, lambda t: self._odm_exited(run, t))
+
+    def _check_cluster(self, run: TaskRun, plan: odm_run.OdmRun, ansi: bool) -> None:
+        """opendm/config.py: an --sm-cluster that does not answer ends ODM (exit 1) before it runs anything."""
+        problem = odm_remote.cluster_problem(plan)  # HTTP to the gateway: never under the lock
+        with self.lock:
+            if run.stopping or run.finished:
+                return
+            now = self.clock.now()
+            if problem is None:
+                run.odm_started_at = now
+                self._schedule_plan(run, plan, now)
+                return
+            self._odm_lines(run, now, [odm_log.odm_line(problem, "ERROR", ansi)])
+            run.odm = odm_remote.offline(plan)
+            self._odm_exited(run, now)
+
+    def _start_remote(
+        self, run: TaskRun, plan: odm_run.OdmRun, listing: staging.InputListing, at: float
+    ) -> None:
+        """Distributed split-merge: a thread of its own talks to the gateway (never under the lock) and hands
+        its lines and its end back here."""
+        epoch = run.epoch
+
+        def emit(messages: list[str]) -> None:
+            with self.lock:
+                if not run.finished:
+                    self._odm_lines(run, self.clock.now(), messages)
+
+        def finish(ended: odm_run.OdmRun) -> None:
+            with self.lock:
+                if run.epoch == epoch and not run.stopping:
+                    run.odm = ended
+                    self._odm_exited(run, self.clock.now())
+
+        per_submodel = (plan.duration_s * (1 - odm_run.SPLIT_OWN_SHARE)) / max(1, plan.submodels)
+        ansi = run.env(contract.ODM, "no_ansiesc") is None
+        run.remote = odm_remote.RemoteSplitMerge(
+            plan, listing.image_names, self.clock, at, emit, finish, ansi, per_submodel
+        )
+        run.remote.start()
 
     def _odm_lines(self, run: TaskRun, at: float, messages: list[str]) -> None:
         stamp = self.clock.wall(at).strftime(ODM_TIME_FORMAT)
@@ -439,7 +489,8 @@ class SimulatedEcsAgent:
             if plan.args is not None:  # ODM got past its command line: it writes log.json
                 project["log.json"] = odm_log.log_json(plan, iso_at)
             script = "\n".join(run.command(contract.STAGE_OUT))
-            files = odm_products.stage_out_files(script, project, plan.succeeded)
+            archive = run.env(contract.STAGE_OUT, odm_products.ARCHIVE_PATHS_VARIABLE)
+            files = odm_products.stage_out_files(script, project, plan.succeeded, archive)
         upload = staging.upload_products(run.env(contract.STAGE_OUT, contract.ENV_OUTPUT_URI), files)
         stage_out = run.containers[contract.STAGE_OUT]
         stage_out.last_status = "STOPPED"
@@ -462,6 +513,8 @@ class SimulatedEcsAgent:
             return
         run.stopping = True
         run.epoch += 1  # cancels everything scheduled for the task so far
+        if run.remote is not None:
+            run.remote.stop.set()  # SIGTERM: ODM removes its remote tasks and exits (odm_remote.py)
         task = run.task
         task.desired_status = "STOPPED"
         task.stop_code = stop_code

@@ -41,6 +41,8 @@ NODEODM_ALL_ZIP = (
     "entwine_pointcloud", "3d_tiles", "images.json", "cameras.json", "task_output.txt", "log.json", "odm_report",
 )  # fmt: skip
 ALL_ZIP = "all.zip"
+# opendm/remote.py: the touch file of a split-merge submodel's reconstruction pass (in its seed.zip).
+STOP_AT_RECONSTRUCTION = "opensfm/split_merge_stop_at_reconstruction.txt"
 PRODUCT_BODY = b"odm-operator sandbox product\n"
 _GEO = "odm_georeferencing/odm_georeferenced_model"
 
@@ -62,7 +64,7 @@ def _point_cloud_steps(args: Any) -> list[str]:
     return files
 
 
-def _orthophoto(args: Any) -> list[str]:
+def _orthophoto(args: Any, submodel: bool = False) -> list[str]:
     files = ["odm_orthophoto/odm_orthophoto.tif", "odm_orthophoto/odm_orthophoto.tfw",
              "odm_orthophoto/odm_orthophoto_extent.dxf"]  # fmt: skip
     if args.orthophoto_png:
@@ -71,6 +73,8 @@ def _orthophoto(args: Any) -> list[str]:
         files.append("odm_orthophoto/odm_orthophoto.kmz")
     if args.orthophoto_cutline:
         files.append("odm_orthophoto/cutline.gpkg")
+        if submodel:  # stages/odm_orthophoto.py: the mask raster and the feathered copy, submodel runs only
+            files += ["odm_orthophoto/odm_orthophoto_cut.tif", "odm_orthophoto/odm_orthophoto_feathered.tif"]
     if args.tiles:
         files += _tiles("orthophoto_tiles")
     return files
@@ -90,12 +94,13 @@ def _dems(args: Any) -> list[str]:
     return files
 
 
-def stage_files(stage: str, args: Any) -> list[str]:
-    """What ``stage`` writes in an unsplit run (a submodel is one too)."""
+def stage_files(stage: str, args: Any, submodel: bool = False) -> list[str]:
+    """What ``stage`` writes in an unsplit run (a submodel is one too; ``submodel``: opendm/osfm.py is_submodel)."""
     if stage == "dataset":
         return ["images.json", "img_list.txt"]
-    if stage == "opensfm":
-        return ["cameras.json", "opensfm/reconstruction.json"]
+    if stage == "opensfm":  # OpenSfM's own files too: a split-merge pass asks for them (opendm/remote.py)
+        return ["cameras.json", "opensfm/reconstruction.json", "opensfm/tracks.csv",
+                "opensfm/features/image.features.npz", "opensfm/matches/image_matches.pkl.gz"]  # fmt: skip
     if stage == "mvs_texturing":
         files = []
         if not args.skip_3dmodel:
@@ -112,7 +117,7 @@ def stage_files(stage: str, args: Any) -> list[str]:
     if stage == "odm_dem":
         return _dems(args)
     if stage == "odm_orthophoto":
-        return [] if args.skip_orthophoto else _orthophoto(args)
+        return [] if args.skip_orthophoto else _orthophoto(args, submodel)
     if stage == "odm_report":
         return (
             []
@@ -180,19 +185,29 @@ def uploaded(script: str, files: list[str]) -> list[str]:
     return out
 
 
-def all_zip(files: dict[str, bytes]) -> bytes:
-    """NodeODM's all.zip of ``files`` (project-relative path -> body): the paths under allPaths."""
+def all_zip(files: dict[str, bytes], paths: tuple[str, ...] = NODEODM_ALL_ZIP) -> bytes:
+    """NodeODM's all.zip of ``files`` (project-relative path -> body): those under ``paths`` (allPaths, or the
+    task's ``outputs``)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(files):
-            if any(path == p or path.startswith(p + "/") for p in NODEODM_ALL_ZIP):
+            if any(path == p or path.startswith(p + "/") for p in paths):
                 archive.writestr(path, files[path])
     return buffer.getvalue()
 
 
-def stage_out_files(script: str, project: dict[str, bytes], succeeded: bool) -> dict[str, bytes]:
-    """Output-prefix-relative key -> body, as the stage-out container would leave them."""
+# The variable through which the operator's stage-out script takes a task's own all.zip list (NodeODM outputs).
+ARCHIVE_PATHS_VARIABLE = "ODM_ARCHIVE_PATHS"
+
+
+def stage_out_files(
+    script: str, project: dict[str, bytes], succeeded: bool, archive_paths: str | None = None
+) -> dict[str, bytes]:
+    """Output-prefix-relative key -> body, as the stage-out container would leave them. ``archive_paths``: the
+    container's ODM_ARCHIVE_PATHS, used only when the script reads that variable."""
     out = {path: project[path] for path in uploaded(script, list(project))}
     if succeeded and ALL_ZIP in script:
-        out[ALL_ZIP] = all_zip(project)
+        reads_variable = "${" + ARCHIVE_PATHS_VARIABLE in script
+        paths = tuple(archive_paths.split()) if archive_paths and reads_variable else NODEODM_ALL_ZIP
+        out[ALL_ZIP] = all_zip(project, paths)
     return out

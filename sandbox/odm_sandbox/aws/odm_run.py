@@ -62,10 +62,21 @@ class Dataset:
 
     images: int
     aux_files: tuple[str, ...] = ()
+    seed_files: tuple[str, ...] = ()  # what seed.zip put in the project
 
     @property
     def has_image_groups(self) -> bool:
         return "image_groups.txt" in self.aux_files
+
+    @property
+    def stop_at_reconstruction(self) -> bool:
+        """stages/run_opensfm.py: this touch file (a split-merge submodel's first pass) stops after opensfm."""
+        return odm_products.STOP_AT_RECONSTRUCTION in self.seed_files
+
+    @property
+    def is_submodel(self) -> bool:
+        """opendm/osfm.py is_submodel: the touch file, or opensfm/features/empty (the toolchain pass's seed)."""
+        return self.stop_at_reconstruction or "opensfm/features/empty" in self.seed_files
 
 
 @dataclass(frozen=True)
@@ -250,6 +261,8 @@ class _Runner:
             length = self.duration_s * weight / total
             if not self._stage(name, length, fail_at == name):
                 return
+            if name == "opensfm" and self.dataset.stop_at_reconstruction:
+                return  # next_stage = None: no "No more stages to run" either
         if last != "odm_postprocess":
             self.log.add(self.t, "No more stages to run")
 
@@ -286,7 +299,15 @@ class _Runner:
                 self.log.add(self.t, "DEM will not be generated", "WARNING")
         elif name == "odm_postprocess":
             self.log.add(self.t, "Post Processing")
-        self.files.extend(odm_products.stage_files(name, a))
+        elif name == "opensfm" and "opensfm/reconstruction.json" in self.dataset.seed_files:
+            where = f"{a.project_path}/{a.project}/opensfm/reconstruction.json"
+            self.log.add(self.t, f"Found a valid OpenSfM reconstruction file in: {where}", "WARNING")
+        if name == "opensfm" and self.dataset.stop_at_reconstruction:
+            found = (
+                f"{a.project_path}/{a.project}/opensfm/{odm_products.STOP_AT_RECONSTRUCTION.split('/')[-1]}"
+            )
+            self.log.add(self.t, f"Stopping OpenSfM early because we found: {found}")
+        self.files.extend(odm_products.stage_files(name, a, self.dataset.is_submodel))
 
     def split_run(self, submodels: int) -> None:
         a = self.args

@@ -8,6 +8,9 @@ bucket is missing, which the operator reports as OutputUploadFailed.
 
 from __future__ import annotations
 
+import io
+import stat
+import zipfile
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +27,9 @@ ODM_AUX_FILES = ("gcp_list.txt", "geo.txt", "image_groups.txt", "align.laz", "al
 ODM_INPUT_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".raw", ".dng", ".nef", ".jxl",
                         ".mp4", ".mov", ".lrv", ".ts")  # fmt: skip
 
+# NodeODM unzips an uploaded seed.zip into the project (libs/taskNew.js).
+SEED_ZIP = "seed.zip"
+
 # S3 lives in one partition-wide backend per account.
 S3_PARTITION = "aws"
 
@@ -37,6 +43,8 @@ class InputListing:
     image_bytes: int = 0
     aux_files: tuple[str, ...] = ()
     error: str | None = None  # why stage-in fails; None when it succeeds
+    image_names: tuple[str, ...] = ()
+    seed_files: tuple[str, ...] = ()  # what seed.zip put in the project (project-relative), when unpacked
 
     @property
     def has_gcp(self) -> bool:
@@ -72,8 +80,10 @@ def _bucket_keys(bucket_name: str) -> Any:
     return buckets[bucket_name].keys
 
 
-def list_input(uri: str | None) -> InputListing:
-    """What stage-in finds under ``uri``: image count and bytes, auxiliary files, or why it fails."""
+def list_input(uri: str | None, unpack_seed: bool = False) -> InputListing:
+    """What stage-in finds under ``uri``: image count and bytes, auxiliary files, or why it fails. With
+    ``unpack_seed`` (the stage-in script unpacks seed.zip, as NodeODM does), seed.zip's members are in the
+    project, and a member that would land outside it fails stage-in (zip-slip)."""
     if not uri:
         return InputListing(error=f"{contract.ENV_INPUT_URI} is not set")
     try:
@@ -88,6 +98,8 @@ def list_input(uri: str | None) -> InputListing:
     images = 0
     image_bytes = 0
     aux: list[str] = []
+    names: list[str] = []
+    seed: list[str] = []
     for name, key in list(keys.items()):
         if not name.startswith(prefix):
             continue
@@ -96,11 +108,38 @@ def list_input(uri: str | None) -> InputListing:
         if lower.endswith(ODM_INPUT_EXTENSIONS) and "/" not in relative and "_mask." not in lower:
             images += 1
             image_bytes += key.size
+            names.append(relative)
         elif relative in ODM_AUX_FILES:
             aux.append(relative)
+        elif relative == SEED_ZIP and unpack_seed:
+            members, problem = _seed_members(key.value)
+            if problem:
+                return InputListing(error=problem)
+            seed.extend(members)
     if images == 0:
         return InputListing(0, 0, tuple(aux), error=f"input prefix {uri} is empty: no images found")
-    return InputListing(images, image_bytes, tuple(sorted(aux)))
+    return InputListing(
+        images, image_bytes, tuple(sorted(aux)), None, tuple(sorted(names)), tuple(sorted(seed))
+    )
+
+
+def _seed_members(body: bytes) -> tuple[list[str], str | None]:
+    """The files of a seed.zip, or why unpacking it fails: not a zip, or a member outside the project (an
+    absolute name, a '..' part, a symbolic link). The sandbox's own check, of what the archive would do."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(body))
+    except zipfile.BadZipFile:
+        return [], "seed.zip is not a zip archive"
+    with archive:
+        members = []
+        for info in archive.infolist():
+            parts = info.filename.replace("\\", "/").split("/")
+            symlink = stat.S_ISLNK(info.external_attr >> 16)
+            if info.filename.startswith("/") or ".." in parts or symlink:
+                return [], f"seed.zip member {info.filename!r} would be written outside the project"
+            if not info.is_dir():
+                members.append(info.filename)
+    return members, None
 
 
 def upload_products(uri: str | None, files: dict[str, bytes]) -> Upload:

@@ -72,6 +72,7 @@ class TaskRun:
         self.reserved: Any = None  # capacity.SimInstance launching for this task
         self.listing: InputListing | None = None
         self.odm: OdmRun | None = None
+        self.remote: Any = None  # odm_remote.RemoteSplitMerge of a distributed split-merge run
         self.odm_started_at = 0.0
         self.created_at = 0.0
         self.definitions = {c.get("name"): c for c in task_definition.container_definitions}
