@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from odm_operator.api.validation import parse_spec
-from odm_operator.aws.capacity import CapacityGateway
+from odm_operator.aws.capacity_providers import CapacityGateway
 from odm_operator.aws.ecs import EcsGateway
 from odm_operator.plan.desired import JobRef, plan_job
 from odm_operator.runtime.janitor import Janitor

@@ -11,7 +11,7 @@ from typing import Any
 
 from .. import metrics
 from ..api.validation import parse_s3_uri, parse_spec
-from ..aws.capacity import MANAGED_PREFIX, CapacityGateway
+from ..aws.capacity_providers import MANAGED_PREFIX, CapacityGateway
 from ..aws.clients import Clients
 from ..aws.ecs import EcsGateway
 from ..aws.errors import AwsCallError
@@ -20,12 +20,13 @@ from ..aws.logs import LogsGateway
 from ..aws.s3 import S3Gateway
 from ..plan import reconcile as plan
 from ..plan.admission import check_job, spec_in_effect
-from ..plan.desired import capacity, resolve_size, resource_tags, tag_map
+from ..plan.desired import capacity, resolve_size
 from ..plan.outputs import outputs_from
 from ..plan.policy import Peer, check_policy, quota_wait, with_defaults
 from ..plan.settings_check import check_settings, problems_for
 from ..plan.sizing import SizingError
 from ..plan.status import FINISHED, now_rfc3339, with_drift
+from ..plan.tags import resource_tags, tag_map
 from ..settings import Settings
 from .aws_retrying import AwsRetrying
 from .dispatcher import Dispatcher

@@ -11,17 +11,18 @@ from typing import Any
 
 from ..api.quantity import format_mib, to_mib
 from ..api.validation import parse_s3_uri
-from ..aws.capacity import QUOTA_FULL, CapacityGateway
+from ..aws.capacity_providers import QUOTA_FULL, CapacityGateway
 from ..aws.ecs import EcsGateway
 from ..aws.errors import AwsCallError, classify_run_failure, provider_not_associated
 from ..aws.logs import LogsGateway
 from ..aws.s3 import Dataset, S3Gateway
 from ..plan import reconcile as plan
-from ..plan.desired import JobRef, TaskSize, capacity, resolve_size, run_task, task_definition
+from ..plan.desired import capacity, resolve_size, run_task, task_definition
 from ..plan.observed import from_describe
 from ..plan.ownership import foreign
 from ..plan.sizing import SizingError, escalated
 from ..plan.status import now_rfc3339
+from ..plan.types import JobRef, TaskSize
 from ..settings import Settings
 from .errors import retry_later
 from .janitor import Janitor
