@@ -3,7 +3,6 @@ one pass of a job: what the planner decided (plan/reconcile.py, pure), executed 
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 from datetime import UTC, datetime
@@ -14,17 +13,17 @@ from ..api.validation import parse_s3_uri, parse_spec
 from ..aws.capacity_providers import MANAGED_PREFIX, CapacityGateway
 from ..aws.clients import Clients
 from ..aws.ecs import EcsGateway
-from ..aws.errors import AwsCallError
+from ..aws.errors import AwsCallError, retries_pass
 from ..aws.events import TaskEventsGateway
 from ..aws.logs import LogsGateway
 from ..aws.s3 import S3Gateway
+from ..plan import attempts
+from ..plan import launch as plan_launch
 from ..plan import reconcile as plan
 from ..plan.admission import check_job, spec_in_effect
-from ..plan.desired import capacity, resolve_size
 from ..plan.outputs import outputs_from
 from ..plan.policy import Peer, check_policy, quota_wait, with_defaults
 from ..plan.settings_check import check_settings, problems_for
-from ..plan.sizing import SizingError
 from ..plan.status import FINISHED, now_rfc3339, with_drift
 from ..plan.tags import resource_tags, tag_map
 from ..settings import Settings
@@ -44,11 +43,6 @@ from .tasks import Tasks
 from .tracker import Tracker
 
 log = logging.getLogger(__name__)
-# A pass may need more than one decision (adoption found nothing -> start); never loop forever.
-MAX_STEPS = 4
-# A job whose capacity provider another pass is creating comes back this much later instead of holding one of the
-# dispatcher's threads while it waits (a burst of EC2 jobs would otherwise hold them all and stall Fargate jobs).
-CAPACITY_BUSY_RETRY_SECONDS = 0.25
 
 
 class Runtime:
@@ -106,6 +100,7 @@ class Runtime:
         )
         self.releaser = Release(self.store, self.tasks, self.writer, settings.cluster)
         self.aws_retrying = AwsRetrying(self.store, self.writer, settings.aws_retry_limit)
+        self._actions()
         self.timing = plan.Timing(
             settings.retry_backoff_seconds,
             settings.retry_backoff_max_seconds,
@@ -200,7 +195,7 @@ class Runtime:
         quota = quota_wait(
             self.settings, meta["namespace"], meta["name"], str(meta.get("creationTimestamp") or ""), peers
         )
-        waiting = status.get("phase") not in FINISHED and _active_attempt(status) is None
+        waiting = status.get("phase") not in FINISHED and attempts.active(status) is None
         if quota is None and spec is not None and not policy and waiting:
             quota = self.quota.operator_wait(body)
         return plan.JobView(
@@ -217,67 +212,112 @@ class Runtime:
             if spec is not None
             else (),
             creation=meta.get("creationTimestamp"),
+            cluster=(spec.capacity.cluster or self.settings.cluster) if spec is not None else "",
+            log_group=self.settings.log_group,
+            capacity_busy=waiting and self._capacity_busy(spec),
         )
 
+    def _capacity_busy(self, spec: Any) -> bool:
+        """Whether the managed provider a new attempt of the job needs is being created by another pass now."""
+        if not self.capacity.creating():
+            return False
+        provider = plan_launch.managed_provider(spec, self.settings)
+        return provider is not None and self.capacity.busy(*provider)
+
     def _reconcile(self, body: dict[str, Any], peers: list[Peer]) -> tuple[float | None, bool]:
-        meta = body["metadata"]
         status = self._report_drift(body, self.store.status(body))
         job = self._view(body, status, peers)
-        spec = job.spec
-        aws_status = status.get("aws") or {}
-        provider = aws_status.get("capacityProvider") or ""
+        provider = (status.get("aws") or {}).get("capacityProvider") or ""
         if provider.startswith(MANAGED_PREFIX) and status.get("phase") not in FINISHED:
             self._provider_clusters.setdefault(provider, self._cluster_of(status))
             self.janitor.touch(provider)
-        if spec is not None:
-            cluster = spec.capacity.cluster or self.settings.cluster
-            aws = status.setdefault("aws", {})
-            aws.setdefault("cluster", cluster)
-            aws.setdefault("logGroup", self.settings.log_group)
-        requeue = None
-        for _ in range(MAX_STEPS):
-            active = _active_attempt(status)
-            observed = self.tracker.get(active.get("taskArn") if active else None)
-            decision = plan.decide(dataclasses.replace(job, status=status), observed, _now(), self.timing)
-            if any(isinstance(a, plan.Start) for a in decision.actions) and self._capacity_busy(job):
-                return CAPACITY_BUSY_RETRY_SECONDS, True  # nothing written: the next pass decides again
-            for action in decision.actions:
-                if isinstance(action, plan.CollectOutputs):
-                    decision.status["outputs"] = self._outputs(action.output_uri)
-                elif isinstance(action, plan.Stop):
-                    # Before the write that ends the attempt: no later pass would stop the task again, so a
-                    # crash or a failed StopTask after that write would leave it running unwatched.
-                    self.tasks.stop(
-                        action.cluster or self._cluster_of(status), action.task_arn, action.reason
-                    )
-                    self.events(
-                        body, "Normal", "TaskStopped", f"stopped ECS task {action.task_arn}: {action.reason}"
-                    )
-                elif isinstance(action, plan.StopOwn):
-                    self.tasks.stop_own(
-                        action.cluster or self._cluster_of(status), meta["uid"], action.reason
-                    )
-            status = self.writer.write(body, status, decision.status)
-            requeue = decision.requeue_after
-            again = False
-            for action in decision.actions:
-                status, more = self._act(body, job, status, action)
-                again = again or more
-            if not again:
-                break
-        return requeue, status.get("phase") not in FINISHED
+        active = attempts.active(status)
+        observed = self.tracker.get(active.get("taskArn") if active else None)
+        decision = plan.decide(job, observed, _now(), self.timing)
+        shown, requeue = self._execute(body, job, status, decision)
+        return requeue, shown.get("phase") not in FINISHED
 
-    def _capacity_busy(self, job: plan.JobView) -> bool:
-        """The managed provider this job's first attempt needs is being created by another pass right now. Only
-        for jobs that give their resources (a dataset-sized job's provider is known only after listing S3)."""
-        spec = job.spec
-        if spec is None or spec.resources is None or spec.capacity.type == "fargate":
-            return False
+    def _execute(
+        self, body: dict[str, Any], job: plan.JobView, shown: dict[str, Any], decision: plan.Decision
+    ) -> tuple[dict[str, Any], float | None]:
+        """Run the decision's ``before`` actions, write its status (``shown`` is what the job shows now), run its
+        ``after`` actions, and the same for each follow-up decision one of them returns (plan/launch.py). Returns
+        the status the job shows and the soonest requeue asked for."""
+        status = decision.status
+        for action in decision.before:
+            status = self._before[type(action)](body, job, status, action)
+        shown = self.writer.write(body, shown, status)
+        requeue = decision.requeue_after
+        for action in decision.after:
+            follow = self._after[type(action)](body, job, shown, action)
+            if follow is not None:
+                shown, more = self._execute(body, job, shown, follow)
+                requeue = more if requeue is None else requeue if more is None else min(requeue, more)
+        return shown, requeue
+
+    # ----- the actions: each does what it says and chooses nothing (the planner did) ---------------------------
+
+    def _actions(self) -> None:
+        self._before: dict[type, Any] = {
+            plan.Stop: self._stop,
+            plan.StopOwn: self._stop_own,
+            plan.CollectOutputs: self._collect_outputs,
+        }
+        self._after: dict[type, Any] = {
+            plan.Start: self.launcher.start,
+            plan.Adopt: self.launcher.adopt,
+            plan.Watch: self._watch,
+            plan.Forget: lambda body, job, status, action: self.tasks.forget(action.task_arn, job.uid),
+            plan.Record: lambda body, job, status, action: self.tracker.record(action.task),
+            plan.Emit: self._emit,
+            plan.DeleteJob: self._delete,
+        }
+
+    def _stop(self, body: dict[str, Any], job: plan.JobView, status: dict[str, Any], action: plan.Stop):
+        # Before the write that ends the attempt: no later pass would stop the task again, so a crash or a failed
+        # StopTask after that write would leave it running unwatched.
+        self.tasks.stop(action.cluster or self._cluster_of(status), action.task_arn, action.reason)
+        self.events(body, "Normal", "TaskStopped", f"stopped ECS task {action.task_arn}: {action.reason}")
+        return status
+
+    def _stop_own(
+        self, body: dict[str, Any], job: plan.JobView, status: dict[str, Any], action: plan.StopOwn
+    ):
+        self.tasks.stop_own(action.cluster or self._cluster_of(status), job.uid, action.reason)
+        return status
+
+    def _collect_outputs(
+        self, body: dict[str, Any], job: plan.JobView, status: dict[str, Any], action: plan.CollectOutputs
+    ) -> dict[str, Any]:
+        """The products found under the output prefix, in the same write as Succeeded."""
+        uri = parse_s3_uri(action.output_uri)
         try:
-            cap = capacity(spec, self.settings, resolve_size(spec, None))
-        except SizingError:
-            return False
-        return cap.kind == "managed" and self.capacity.busy(cap.cluster, cap.provider)
+            outputs = outputs_from(uri.normalized, self.s3.list_prefix(uri.bucket, uri.prefix))
+        except AwsCallError as exc:
+            if retries_pass(exc):
+                raise retry_later(exc) from exc
+            log.warning("Listing outputs failed uri=%s code=%s", action.output_uri, exc.code)
+            outputs = {}
+        return {**status, "outputs": outputs}
+
+    def _watch(
+        self, body: dict[str, Any], job: plan.JobView, status: dict[str, Any], action: plan.Watch
+    ) -> None:
+        self.tasks.watch(job.uid, action.cluster or self._cluster_of(status), action.task_arn)
+
+    def _emit(
+        self, body: dict[str, Any], job: plan.JobView, status: dict[str, Any], action: plan.Emit
+    ) -> None:
+        log.info(
+            "Posted event job=%s/%s reason=%s: %s", job.namespace, job.name, action.reason, action.message
+        )
+        self.events(body, action.kind, action.reason, action.message)
+
+    def _delete(
+        self, body: dict[str, Any], job: plan.JobView, status: dict[str, Any], action: plan.DeleteJob
+    ):
+        log.info("Deleted ODMJob after ttlSecondsAfterFinished job=%s/%s", job.namespace, job.name)
+        self.writer.delete(job.namespace, job.name)
 
     def _admit(self, body: dict[str, Any]) -> tuple[list[Any], Any]:
         """Admission errors and the typed spec, computed once per generation (spec only changes with it)."""
@@ -308,45 +348,9 @@ class Runtime:
         self.events(body, "Warning", "SpecImmutable", new["conditions"][-1]["message"])
         return new
 
-    def _act(self, body: dict[str, Any], job: plan.JobView, status: dict[str, Any], action: Any):
-        cluster = self._cluster_of(status)
-        if isinstance(action, plan.Start):
-            return self.launcher.start(body, job, status, action.attempt), False
-        if isinstance(action, plan.Adopt):
-            return self.launcher.adopt(body, job, status, action.attempt, cluster)
-        if isinstance(action, plan.Watch):
-            self.tasks.watch(job.uid, action.cluster or cluster, action.task_arn)
-        elif isinstance(action, plan.Forget):
-            self.tasks.forget(action.task_arn, job.uid)
-        elif isinstance(action, plan.Stop):
-            pass  # done before the status write (see _reconcile)
-        elif isinstance(action, plan.CollectOutputs):
-            pass  # done before the status write, so outputs land in the same patch as Succeeded
-        elif isinstance(action, plan.DeleteJob):
-            log.info("Deleted ODMJob after ttlSecondsAfterFinished job=%s/%s", job.namespace, job.name)
-            self.writer.delete(job.namespace, job.name)
-        return status, False
-
-    def _outputs(self, output_uri: str) -> dict[str, Any]:
-        uri = parse_s3_uri(output_uri)
-        try:
-            return outputs_from(uri.normalized, self.s3.list_prefix(uri.bucket, uri.prefix))
-        except AwsCallError as exc:
-            if exc.kind == "transient":
-                raise retry_later(exc) from exc
-            log.warning("Listing outputs failed uri=%s code=%s", output_uri, exc.code)
-            return {}
-
     def _cluster_of(self, status: dict[str, Any]) -> str:
         """The cluster the job's tasks run in: the one recorded in status, else the default."""
         return (status.get("aws") or {}).get("cluster") or self.settings.cluster
-
-
-def _active_attempt(status: dict[str, Any]) -> dict[str, Any] | None:
-    attempts = status.get("attempts") or []
-    if attempts and not attempts[-1].get("finishedAt"):
-        return attempts[-1]
-    return None
 
 
 def _now() -> datetime:

@@ -1,28 +1,26 @@
-"""Starting an attempt: the finalizer, the dataset's size, the capacity, log group and task definition, RunTask;
-and adopting the task of an attempt that was in flight when the operator stopped."""
+"""Executing a Start or an Adopt: the finalizer, the input listing, the cluster, capacity, log group and task
+definition, RunTask; or ListTasks for the attempt in flight. The facts go to plan/launch.py, which decides."""
 
 from __future__ import annotations
 
 import contextlib
-import copy
 import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from ..api.quantity import format_mib, to_mib
 from ..api.validation import parse_s3_uri
-from ..aws.capacity_providers import QUOTA_FULL, CapacityGateway
+from ..aws.capacity_providers import CapacityGateway
 from ..aws.ecs import EcsGateway
-from ..aws.errors import AwsCallError, classify_run_failure, provider_not_associated
+from ..aws.errors import AwsCallError, provider_not_associated, retries_pass, run_failure, status_reason
 from ..aws.logs import LogsGateway
-from ..aws.s3 import Dataset, S3Gateway
-from ..plan import reconcile as plan
-from ..plan.desired import capacity, resolve_size, run_task, task_definition
+from ..aws.s3 import S3Gateway
+from ..plan import launch as plan_launch
+from ..plan.decision import Adopt, Decision, JobView, Start
+from ..plan.desired import run_task
+from ..plan.launch import CallFailure, InputListing, Launch, RunResult
 from ..plan.observed import from_describe
-from ..plan.ownership import foreign
-from ..plan.sizing import SizingError, escalated
 from ..plan.status import now_rfc3339
-from ..plan.types import JobRef, TaskSize
+from ..plan.types import DesiredCapacity
 from ..settings import Settings
 from .errors import retry_later
 from .janitor import Janitor
@@ -31,10 +29,6 @@ from .kube_events import EventFn
 from .tasks import Tasks
 
 log = logging.getLogger(__name__)
-
-
-class _InputError(Exception):
-    pass
 
 
 class Launcher:
@@ -62,116 +56,71 @@ class Launcher:
         self.events = events
         self._provider_clusters = provider_clusters
 
-    def start(
-        self, body: dict[str, Any], job: plan.JobView, status: dict[str, Any], attempt: int
-    ) -> dict[str, Any]:
+    def start(self, body: dict[str, Any], job: JobView, status: dict[str, Any], action: Start) -> Decision:
+        """The attempt is written as in flight: hold the job with the finalizer, then size it and RunTask."""
         spec = job.spec
         assert spec is not None
         self.writer.hold(body)
-        now = _now()
-        try:
-            dataset = self._dataset(spec, status)
-            size = resolve_size(spec, dataset.images if dataset else None)
-        except _InputError as exc:
-            return self._fail_attempt(body, status, attempt, "InputUnavailable", str(exc), now)
-        except SizingError as exc:
-            return self._fail_attempt(body, status, attempt, "InvalidSpec", str(exc), now)
-        size, problem = escalated(
-            size,
-            plan.escalations(status),
-            spec.capacity.type == "fargate",
-            to_mib(self.settings.memory_ceiling),
-            self.settings.memory_ceiling,
+        now = datetime.now(UTC)
+        listing = self._list_input(spec.input.s3_uri) if plan_launch.needs_listing(spec, status) else None
+        prepared = plan_launch.prepare(job, status, action.attempt, listing, self.settings, now)
+        if prepared.launch is None:
+            assert prepared.decision is not None
+            return prepared.decision
+        result = self._run(body, prepared.launch)
+        return plan_launch.launched(
+            job, status, prepared.launch, result, now, self.settings.log_stream_prefix
         )
-        if problem:
-            return self._fail_attempt(body, status, attempt, "OutOfMemory", problem, now)
-        written, status = status, _record_size(status, attempt, size, dataset)
-        cap = capacity(spec, self.settings, size)
-        if cap.kind == "managed" and spec.capacity.max_instances == 0:
-            message = (
-                "spec.capacity.maxInstances is 0, so the Auto Scaling group can never start an instance; "
-                "set it to 1 or more"
-            )
-            return self._fail_attempt(body, written, attempt, "CapacityUnavailable", message, now)
-        ref = JobRef(job.namespace, job.name, job.uid)
+
+    def adopt(self, body: dict[str, Any], job: JobView, status: dict[str, Any], action: Adopt) -> Decision:
+        cluster = (status.get("aws") or {}).get("cluster") or self.settings.cluster
+        tasks = self.tasks.started_by(cluster, job.uid, observed_at=now_rfc3339())
+        log.info(
+            "Listed tasks to adopt job=%s/%s attempt=%d started_by_job=%d",
+            job.namespace,
+            job.name,
+            action.attempt,
+            len(tasks),
+        )
+        now = datetime.now(UTC)
+        return plan_launch.adopted(job, status, action, cluster, tasks, now, self.settings.log_stream_prefix)
+
+    def _list_input(self, uri: str) -> InputListing:
+        where = parse_s3_uri(uri)
         try:
-            task, failures = self._launch(body, spec, size, cap, ref, attempt)
+            dataset = self.s3.count_images(where.bucket, where.prefix)
         except AwsCallError as exc:
-            if exc.code == QUOTA_FULL:
-                return self.writer.write(
-                    body,
-                    written,
-                    plan.waiting_for_capacity(written, attempt, exc.message, now, job.generation),
-                )
-            if exc.kind == "transient":
+            if retries_pass(exc):
                 raise retry_later(exc) from exc
-            reason = (
-                "AccessDenied"
-                if "AccessDenied" in exc.code or "Unauthorized" in exc.code
-                else "AwsRequestFailed"
-            )
-            new = plan.after_run_failure(
-                status, attempt, reason, exc.message, exc.kind == "retryable", now, job.generation
-            )
-            return self.writer.write(body, written, new)
+            return InputListing(error=exc.message)
+        return InputListing(dataset.images, dataset.bytes)
+
+    def _run(self, body: dict[str, Any], launch: Launch) -> RunResult:
+        try:
+            task, failures = self._launch(body, launch)
+        except AwsCallError as exc:
+            if retries_pass(exc):
+                raise retry_later(exc) from exc
+            return RunResult(error=CallFailure(status_reason(exc), exc.message, exc.kind == "retryable"))
         if task is not None:
-            observed = from_describe(task, observed_at=now_rfc3339())
-            self.tasks.tracker.record(observed)
-            self.tasks.watch(job.uid, cap.cluster, observed.arn)
-            log.info(
-                "Started task job=%s/%s attempt=%d task=%s", job.namespace, job.name, attempt, observed.arn
-            )
-            self.events(body, "Normal", "TaskStarted", task_message(attempt, observed, "started"))
-            new = plan.after_run_task(
-                status, attempt, observed, now, job.generation, self.settings.log_stream_prefix
-            )
-            return self.writer.write(body, written, new)
-        failure = (
-            failures[0] if failures else {"reason": "RESOURCE:UNKNOWN", "detail": "RunTask placed no task"}
-        )
-        reason = str(failure.get("reason", ""))
-        message = f"RunTask failed: {reason} {failure.get('detail') or ''}".strip()
-        retryable = classify_run_failure(reason) == "retryable"
-        new = plan.after_run_failure(
-            status,
-            attempt,
-            "CapacityUnavailable" if retryable else "RunTaskFailed",
-            message,
-            retryable,
-            now,
-            job.generation,
-        )
-        return self.writer.write(body, written, new)
+            return RunResult(task=from_describe(task, observed_at=now_rfc3339()))
+        failure, retryable = run_failure(failures)
+        return RunResult(failure=failure, failure_retryable=retryable)
 
-    def adopt(
-        self, body: dict[str, Any], job: plan.JobView, status: dict[str, Any], attempt: int, cluster: str
-    ) -> tuple[dict[str, Any], bool]:
-        mine = self.tasks.started_by(cluster, job.uid, observed_at=now_rfc3339())
-        mine = [t for t in mine if t.attempt == attempt and foreign(t, job.uid) is None]
-        if not mine:
-            log.info("Found no task to adopt job=%s/%s attempt=%d", job.namespace, job.name, attempt)
-            return self.start(body, job, status, attempt), True
-        task = mine[0]
-        self.tasks.tracker.record(task)
-        self.tasks.watch(job.uid, cluster, task.arn)
-        log.info("Adopted task job=%s/%s attempt=%d task=%s", job.namespace, job.name, attempt, task.arn)
-        self.events(body, "Normal", "TaskAdopted", task_message(attempt, task, "found (adopted)"))
-        new = plan.after_run_task(
-            status, attempt, task, _now(), job.generation, self.settings.log_stream_prefix
-        )
-        return self.writer.write(body, status, new), True
-
-    def _launch(self, body: dict[str, Any], spec: Any, size: TaskSize, cap: Any, ref: JobRef, attempt: int):
+    def _launch(
+        self, body: dict[str, Any], launch: Launch
+    ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
         """Ensure the cluster, capacity, log group and task definition, then RunTask: (task or None, failures).
 
         A managed provider is held against the janitor until RunTask answers (it has no task until then). When ECS
         answers that the provider is not associated with the cluster (someone replaced the cluster's provider list
         since we attached it), the caches are dropped, the provider attached again and RunTask asked once more
         with the same clientToken."""
+        cap = launch.capacity
         held = self.janitor.using(cap.provider) if cap.kind == "managed" else contextlib.nullcontext()
         with held:
             try:
-                return self._run_task(body, spec, size, cap, ref, attempt)
+                return self._run_task(body, launch)
             except AwsCallError as exc:
                 if not provider_not_associated(exc):
                     raise
@@ -179,15 +128,20 @@ class Launcher:
                 self.ecs.forget_cluster(cap.cluster)
                 if cap.provider:
                     self.capacity.forget(cap.cluster, cap.provider)
-            return self._run_task(body, spec, size, cap, ref, attempt)
+            return self._run_task(body, launch)
 
-    def _run_task(self, body: dict[str, Any], spec: Any, size: TaskSize, cap: Any, ref: JobRef, attempt: int):
-        self._ensure_capacity(body, cap)
+    def _run_task(
+        self, body: dict[str, Any], launch: Launch
+    ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        self._ensure_capacity(body, launch.capacity)
         self.logs.ensure_group(self.settings.log_group)
-        td_arn = self.ecs.ensure_task_definition(task_definition(spec, self.settings, size))
-        return self.ecs.run_task(run_task(spec, self.settings, ref, attempt, td_arn, cap, size))
+        td_arn = self.ecs.ensure_task_definition(launch.task_definition)
+        request = run_task(
+            launch.spec, self.settings, launch.ref, launch.attempt, td_arn, launch.capacity, launch.size
+        )
+        return self.ecs.run_task(request)
 
-    def _ensure_capacity(self, body: dict[str, Any], cap: Any) -> None:
+    def _ensure_capacity(self, body: dict[str, Any], cap: DesiredCapacity) -> None:
         self.ecs.ensure_cluster(cap.cluster, self.settings.create_cluster, cap.kind == "fargate")
         if cap.kind == "existing":
             self.capacity.ensure_attached(cap.cluster, cap.provider)
@@ -196,70 +150,3 @@ class Launcher:
             if self.capacity.ensure(cap.cluster, cap.provider, cap.requests):
                 message = f"created capacity provider {cap.provider} (Auto Scaling group and launch template)"
                 self.events(body, "Normal", "CapacityCreated", message)
-
-    def _fail_attempt(
-        self,
-        body: dict[str, Any],
-        status: dict[str, Any],
-        attempt: int,
-        reason: str,
-        message: str,
-        now: datetime,
-    ) -> dict[str, Any]:
-        new = plan.after_run_failure(
-            status, attempt, reason, message, False, now, body["metadata"].get("generation")
-        )
-        return self.writer.write(body, status, new)
-
-    def _dataset(self, spec: Any, status: dict[str, Any]) -> Dataset | None:
-        """Images under the input prefix, when the job is sized from its dataset (no spec.resources). Listed once:
-        later attempts (retries, memory escalation) reuse the count recorded in status.sizing."""
-        if spec.resources is not None:
-            return None
-        known = status.get("sizing")
-        if known and known.get("images"):
-            return Dataset(int(known["images"]), int(known.get("bytes", 0)))
-        uri = parse_s3_uri(spec.input.s3_uri)
-        try:
-            dataset = self.s3.count_images(uri.bucket, uri.prefix)
-        except AwsCallError as exc:
-            if exc.kind == "transient":
-                raise retry_later(exc) from exc
-            raise _InputError(f"cannot list {spec.input.s3_uri}: {exc.message}") from exc
-        if dataset.images == 0:
-            raise _InputError(
-                f"the input prefix {spec.input.s3_uri} holds no images (jpg, jpeg, tif, tiff, png, dng)"
-            )
-        return dataset
-
-
-def _record_size(
-    status: dict[str, Any], attempt: int, size: TaskSize, dataset: Dataset | None
-) -> dict[str, Any]:
-    """The attempt's memory, and status.sizing when resources came from the dataset (written with the ARN)."""
-    new = copy.deepcopy(status)
-    entry = next(a for a in new["attempts"] if a["number"] == attempt)
-    entry["memory"] = format_mib(size.memory_mib)
-    if size.sizing is not None and dataset is not None:
-        new["sizing"] = {
-            "images": size.sizing.images,
-            "bytes": dataset.bytes,
-            "rule": size.sizing.rule,
-            "cpu": size.sizing.cpu,
-            "memory": size.sizing.memory,
-            "disk": size.sizing.disk,
-        }
-    return new
-
-
-def task_message(attempt: int, task: Any, what: str) -> str:
-    """The Event text naming an attempt's ECS task, as a Job's SuccessfulCreate names its pod."""
-    where = f" on {task.capacity_provider}" if task.capacity_provider else ""
-    definition = (
-        f", task definition {task.task_definition_arn.rsplit('/', 1)[-1]}" if task.task_definition_arn else ""
-    )
-    return f"attempt {attempt}: {what} ECS task {task.arn}{where}{definition}"
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
