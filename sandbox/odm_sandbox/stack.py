@@ -90,6 +90,15 @@ class Stack:
     # ----- lifecycle -----------------------------------------------------------------------------------------
 
     def start(self) -> Stack:
+        """Start everything; if any part fails, stop what did start (an AWS sandbox left live would keep the
+        next stack in this process from getting a fresh moto account) and raise."""
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> Stack:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         (self.state_dir / "ready").unlink(missing_ok=True)
         self.kube.start()

@@ -122,3 +122,11 @@ def from_describe(task: dict[str, Any], observed_at: str | None = None) -> Obser
         observed_at=observed_at,
         version=task["version"] if isinstance(task.get("version"), int) else None,
     )
+
+
+def from_run_task(task: dict[str, Any], now: str) -> ObservedTask:
+    """An ObservedTask from RunTask's answer. The answer describes the task as it was when ECS created it: a
+    RunTask repeated with the same clientToken (after a restart that could not find the task by its startedBy,
+    e.g. because it already stopped) returns the original answer, PROVISIONING and all. So it counts as seen at
+    its creation, never as the task's state now: only a DescribeTasks says how long it has been waiting."""
+    return from_describe(task, observed_at=timestamp(task.get("createdAt")) or now)

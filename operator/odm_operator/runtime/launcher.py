@@ -18,7 +18,7 @@ from ..plan import launch as plan_launch
 from ..plan.decision import Adopt, Decision, JobView, Start
 from ..plan.desired import run_task
 from ..plan.launch import CallFailure, InputListing, Launch, RunResult
-from ..plan.observed import from_describe
+from ..plan.observed import from_run_task
 from ..plan.status import now_rfc3339
 from ..plan.types import DesiredCapacity
 from ..settings import Settings
@@ -103,7 +103,7 @@ class Launcher:
                 raise retry_later(exc) from exc
             return RunResult(error=CallFailure(status_reason(exc), exc.message, exc.kind == "retryable"))
         if task is not None:
-            return RunResult(task=from_describe(task, observed_at=now_rfc3339()))
+            return RunResult(task=from_run_task(task, now_rfc3339()))  # as seen at its creation (observed.py)
         failure, retryable = run_failure(failures)
         return RunResult(failure=failure, failure_retryable=retryable)
 

@@ -18,8 +18,7 @@ import pytest
 from odm_operator.plan.task_events import rank
 from odm_sandbox.aws import Timings
 from odm_sandbox.stack import Stack
-
-from .conftest import E2E, TIME_SCALE, odmjob
+from tests.e2e.conftest import E2E, TIME_SCALE, odmjob
 
 pytestmark = pytest.mark.e2e
 JOBS = 20
