@@ -277,7 +277,7 @@ def job_manifest(namespace: str, index: int, max_instances: int) -> dict[str, An
 
 def ec2_instances_needed(ec2_jobs: int) -> int:
     """One instance per EC2 job: operator-managed capacity places one ODM task per instance (placement
-    memberOf "runningTasksCount == 0", plan/capacity.py), however many would fit by CPU and memory."""
+    memberOf "runningTasksCount == 0", plan/managed_capacity.py), however many would fit by CPU and memory."""
     return max(1, ec2_jobs)
 
 

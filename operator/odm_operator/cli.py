@@ -60,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_render)
 
     add_check_command(sub)
-    _add_runtime_commands(sub)
+    _add_run_commands(sub)
     gateway_cli.add_command(sub)
     from .logs_cli import add_command as add_logs_command  # `odm-operator logs`
 
@@ -68,10 +68,10 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_runtime_commands(sub: Any) -> None:
+def _add_run_commands(sub: Any) -> None:
     """Commands that start long-running things; their modules are imported only when used."""
     try:
-        from .runtime_cli import add_commands
+        from .run_cli import add_commands
     except ImportError:
         return
     add_commands(sub)

@@ -25,7 +25,7 @@ def build(settings: Any) -> Any:
     from .gateway.app import Gateway
     from .gateway.console import Console
     from .gateway.store import TaskStore
-    from .k8s import api_client
+    from .kube_client import api_client
 
     clients = make_clients(settings.region)
     store = TaskStore(api_client(), settings.namespace, settings.task_list_refresh_seconds)

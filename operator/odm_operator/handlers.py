@@ -21,9 +21,10 @@ import kopf
 
 from . import API_GROUP, API_VERSION, PLURAL, metrics
 from .aws.clients import make_clients
-from .events import EventPoster
-from .k8s import KubeWriter, api_client
+from .kube_client import api_client
 from .runtime import Runtime, kept_fields
+from .runtime.kube_events import EventPoster
+from .runtime.kube_writer import KubeWriter
 from .settings import Settings
 
 RESOURCE = (API_GROUP, API_VERSION, PLURAL)

@@ -28,7 +28,7 @@ from rich.table import Table
 from odm_operator import API_GROUP, API_VERSION, KIND, PLURAL
 from odm_operator.plan.status import FINISHED
 
-if TYPE_CHECKING:  # the stack imports moto and kmock: ~200 MB the operator must not pay for `run`
+if TYPE_CHECKING:  # the stack imports moto: ~200 MB the operator must not pay for `run`
     from .stack import Stack
 
 REFRESH_SECONDS = 0.5

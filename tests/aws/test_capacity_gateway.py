@@ -8,10 +8,10 @@ import threading
 import pytest
 
 from odm_operator.api.validation import parse_spec
-from odm_operator.aws.capacity import CapacityGateway
+from odm_operator.aws.capacity_providers import CapacityGateway
 from odm_operator.aws.ecs import EcsGateway
-from odm_operator.janitor import Janitor
 from odm_operator.plan.desired import JobRef, plan_job
+from odm_operator.runtime.janitor import Janitor
 from odm_operator.settings import Settings
 
 SPEC = {

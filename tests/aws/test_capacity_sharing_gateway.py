@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from odm_operator.aws.capacity import QUOTA_FULL, ProviderQuotaFull
+from odm_operator.aws.capacity_providers import QUOTA_FULL, ProviderQuotaFull
 from odm_operator.aws.errors import AwsCallError
 
 from .test_capacity_gateway import desired, gateway

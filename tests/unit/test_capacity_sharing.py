@@ -4,8 +4,8 @@ allows 20 capacity providers per cluster (FARGATE and FARGATE_SPOT included)."""
 import pytest
 
 from odm_operator.api.validation import parse_spec
-from odm_operator.plan.capacity import disk_band
 from odm_operator.plan.desired import JobRef, plan_job
+from odm_operator.plan.managed_capacity import disk_band
 from odm_operator.settings import Settings
 
 from .helpers import job

@@ -4,7 +4,7 @@ runs again, a far-off requeue does not stop the others. Real threads; every wait
 import threading
 import time
 
-from odm_operator.dispatch import Dispatcher
+from odm_operator.runtime.dispatcher import Dispatcher
 
 DEADLINE = 10.0
 

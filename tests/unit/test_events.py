@@ -2,7 +2,7 @@
 
 import threading
 
-from odm_operator.events import EventPoster
+from odm_operator.runtime.kube_events import EventPoster
 
 JOB = {"metadata": {"name": "job", "namespace": "ns", "uid": "u1", "resourceVersion": "7"}}
 

@@ -43,3 +43,41 @@ def test_the_operator_never_imports_the_sandbox():
         if any(name.split(".")[0] in ("odm_sandbox", "moto", "kmock", "rich") for name in _imports(path)):
             offenders.append(str(rel))
     assert offenders == []
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _cycles(folders: tuple[str, ...]) -> list[list[str]]:
+    """Import cycles among the modules of ``folders``, counting imports inside functions too (a deferred import
+    hides a cycle, it does not remove it)."""
+    modules = {_module_name(p): p for p in _modules(*folders)}
+    graph = {
+        name: {n for n in _imports(path) if n in modules and n != name} for name, path in modules.items()
+    }
+    found: list[list[str]] = []
+    state: dict[str, int] = {}  # 1 on the path, 2 done
+
+    def visit(name: str, path: list[str]) -> None:
+        state[name] = 1
+        for nxt in sorted(graph[name]):
+            if state.get(nxt) == 1:
+                found.append([*path[path.index(nxt) :], nxt])
+            elif nxt not in state:
+                visit(nxt, [*path, nxt])
+        state[name] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+    return found
+
+
+def test_the_pure_layers_have_no_import_cycle():
+    assert _cycles(("api", "plan")) == []
+
+
+def test_the_runtime_has_no_import_cycle():
+    assert _cycles(("runtime",)) == []

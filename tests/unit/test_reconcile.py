@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from odm_operator.api.validation import parse_spec
+from odm_operator.plan import launch
 from odm_operator.plan import reconcile as plan
 from odm_operator.plan.observed import ContainerState, missing
 from odm_operator.plan.status import conditions, merge_patch, only_live_fields_changed, spec_drift, with_drift
@@ -207,7 +208,7 @@ def test_merge_patch_is_empty_when_nothing_changed_and_minimal_otherwise():
 def test_after_run_task_records_the_arn_with_the_attempt():
     status = {"phase": "Starting", "attempts": [{"number": 1}]}
     task = ObservedTask("arn:aws:ecs:r:1:task/odm/abc", "PROVISIONING", created_at=ts())
-    new = plan.after_run_task(status, 1, task, NOW, 1, "odm")
+    new = launch.after_run_task(status, 1, task, NOW, 1, "odm")
     assert new["attempts"] == [{"number": 1, "taskArn": task.arn, "startedAt": ts()}]
     assert new["aws"]["logStream"] == "odm/odm/abc"
     assert new["startTime"] == ts()

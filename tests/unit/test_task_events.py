@@ -17,7 +17,7 @@ from odm_operator.plan.task_events import (
     queue_policy,
     supersedes,
 )
-from odm_operator.tracker import Tracker
+from odm_operator.runtime.tracker import Tracker
 
 ARN = "arn:aws:ecs:us-east-1:123456789012:task/odm/abc"
 CLUSTER = "arn:aws:ecs:us-east-1:123456789012:cluster/odm"

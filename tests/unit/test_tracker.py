@@ -1,6 +1,6 @@
 """The shared tracker: a watched task that DescribeTasks stops returning is reported MISSING, not awaited forever."""
 
-from odm_operator.tracker import MISSING_POLLS, Tracker
+from odm_operator.runtime.tracker import MISSING_POLLS, Tracker
 
 ARN = "arn:aws:ecs:us-east-1:123456789012:task/odm/abc"
 

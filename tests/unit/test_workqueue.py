@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from odm_operator.workqueue import ShutDown, WorkQueue
+from odm_operator.runtime.workqueue import ShutDown, WorkQueue
 
 
 class FakeClock:

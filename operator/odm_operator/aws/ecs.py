@@ -14,7 +14,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .errors import AwsCallError
+from .errors import AwsCallError, is_not_found
 from .pacing import READ_TASKS_BURST, READ_TASKS_RATE, RUN_TASK_BURST, RUN_TASK_RATE, Pacer
 
 # DescribeTasks takes at most 100 tasks per call; ListTasks returns at most 100 per page.
@@ -211,8 +211,7 @@ class EcsGateway:
         try:
             self.client.stop_task(cluster=cluster, task=arn, reason=reason[:255])
         except ClientError as exc:
-            message = exc.response.get("Error", {}).get("Message", "").lower()
-            if "not found" in message or "cannot be found" in message:
+            if is_not_found(exc):
                 return
             raise AwsCallError("StopTask", exc) from exc
         except BotoCoreError as exc:

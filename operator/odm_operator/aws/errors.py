@@ -8,9 +8,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
+
+from ..plan.launch import PROVIDER_QUOTA
 
 Kind = Literal["terminal", "retryable", "transient"]
 
@@ -63,6 +65,25 @@ def error_code(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+# How AWS says that what a call names does not exist: in the code (EC2's InvalidLaunchTemplateName.NotFoundException,
+# IAM's NoSuchEntity) or only in the message (Auto Scaling's ValidationError "AutoScalingGroup name not found", ECS's
+# InvalidParameterException "The referenced task was not found", "... cannot be found").
+NOT_FOUND_CODES = ("notfound", "nosuchentity")
+NOT_FOUND_MESSAGES = ("not found", "cannot be found")
+
+
+def is_not_found(exc: BaseException) -> bool:
+    """Whether a failed call failed because its resource does not exist: deleting or stopping it counts as done,
+    and observing it means "absent". The one place that reads AWS's many ways of saying so."""
+    if isinstance(exc, AwsCallError):
+        exc = exc.error
+    if not isinstance(exc, ClientError):
+        return False
+    code = error_code(exc).lower()
+    message = str(exc.response.get("Error", {}).get("Message", "")).lower()
+    return any(c in code for c in NOT_FOUND_CODES) or any(m in message for m in NOT_FOUND_MESSAGES)
+
+
 def classify(exc: BaseException) -> Kind:
     """The kind of an exception from a boto3 call. Network-level botocore errors are transient."""
     if isinstance(exc, ClientError):
@@ -78,6 +99,43 @@ def classify(exc: BaseException) -> Kind:
 
 def classify_run_failure(reason: str) -> Kind:
     return "retryable" if reason.startswith(RETRYABLE_RUN_FAILURES) else "terminal"
+
+
+# What RunTask's failures[] says when it placed no task and named no failure (never seen, but possible).
+NO_TASK = {"reason": "RESOURCE:UNKNOWN", "detail": "RunTask placed no task"}
+
+
+def run_failure(failures: list[dict[str, Any]]) -> tuple[str, bool]:
+    """RunTask's first failure as "REASON detail", and whether a new attempt may find room (retryable)."""
+    failure = failures[0] if failures else NO_TASK
+    reason = str(failure.get("reason", ""))
+    return f"{reason} {failure.get('detail') or ''}".strip(), classify_run_failure(reason) == "retryable"
+
+
+# Codes of a call refused for lack of permission: the attempt's reason is AccessDenied (else AwsRequestFailed).
+DENIED_CODES = frozenset(
+    {
+        "AccessDenied",
+        "AccessDeniedException",
+        "UnauthorizedOperation",
+        "UnauthorizedException",
+        "Unauthorized",
+    }
+)
+
+
+def status_reason(exc: AwsCallError) -> str:
+    """The status reason of a call that failed a launch: the cluster is full of providers (the job waits), the
+    call was denied, or it failed otherwise."""
+    if exc.code == PROVIDER_QUOTA:
+        return PROVIDER_QUOTA
+    return "AccessDenied" if exc.code in DENIED_CODES else "AwsRequestFailed"
+
+
+def retries_pass(exc: AwsCallError) -> bool:
+    """Whether the pass is run again later (with backoff, not counted against the job) for this error: transient
+    ones, except a cluster without room for another provider, which the planner turns into waiting."""
+    return exc.kind == "transient" and exc.code != PROVIDER_QUOTA
 
 
 def describe(exc: BaseException, operation: str) -> str:
@@ -102,6 +160,7 @@ class AwsCallError(Exception):
 
     def __init__(self, operation: str, exc: BaseException):
         self.operation = operation
+        self.error = exc  # botocore's own exception
         self.code = error_code(exc)
         self.kind: Kind = classify(exc)
         self.message = describe(exc, operation)

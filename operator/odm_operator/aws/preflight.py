@@ -13,7 +13,7 @@ from urllib.parse import unquote
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .errors import describe, error_code
+from .errors import describe, error_code, is_not_found
 
 # The service principal ECS tasks assume roles as (task role and task execution role trust policies).
 ECS_TASKS_PRINCIPAL = "ecs-tasks.amazonaws.com"
@@ -99,6 +99,6 @@ def _trust(role: dict[str, Any]) -> Any:
 
 def _failed(setting: str, value: str, exc: BaseException, operation: str) -> str:
     code = error_code(exc)
-    if code.endswith("NotFound") or code == "NoSuchEntity":
+    if is_not_found(exc):
         return f"{setting}: {value} does not exist ({operation}: {code})"
     return f"{setting}: could not check {value}: {describe(exc, operation)}"

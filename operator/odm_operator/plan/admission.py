@@ -17,7 +17,8 @@ from ..api.quantity import format_mib
 from ..api.validation import FieldError, check_object, parse_spec
 from ..settings import Settings
 from . import instances
-from .desired import MAX_OVERRIDES_CHARS, JobRef, fitting_types, overrides, overrides_chars, resolve_size
+from .desired import MAX_OVERRIDES_CHARS, JobRef, overrides, overrides_chars, resolve_size
+from .instances import fitting_types
 from .split_merge import placeholder_url
 
 # ODM publishes its CUDA build only as the moving tag opendronemap/odm:gpu (settings.py), so without an admin's pin

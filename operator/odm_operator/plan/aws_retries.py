@@ -49,6 +49,10 @@ def retrying(
             now,
             generation,
         )
+        attempts = failed.get("attempts") or []
+        # The attempt in flight never reached RunTask (the call that failed came before it).
+        if attempts and not attempts[-1].get("finishedAt"):
+            attempts[-1]["finishedAt"], attempts[-1]["reason"] = now, "AwsUnavailable"
         return _with_condition(failed, "True", code, text, now, generation)
     return _with_condition(status, "True", code, f"{text}; retrying with backoff", now, generation)
 

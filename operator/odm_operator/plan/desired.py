@@ -8,19 +8,19 @@ family name.
 
 from __future__ import annotations
 
-import hashlib
 import json
-from dataclasses import dataclass, field
 from typing import Any
 
 from .. import contract
 from ..api.quantity import to_cpu_units, to_gib, to_mib
 from ..api.types import ODMJobSpec
 from ..settings import Settings
-from . import instances
+from .managed_capacity import ONE_TASK_PER_INSTANCE, managed_capacity
 from .odm_command import ENV_ARCHIVE_PATHS, STAGE_IN_SCRIPT, STAGE_OUT_SCRIPT, odm_argv, odm_environment
-from .sizing import Sizing, size_for
+from .sizing import size_for
 from .split_merge import sm_cluster_url
+from .tags import content_hash, resource_tags
+from .types import DesiredCapacity, DesiredJob, JobRef, TaskSize
 
 # ECS caps the JSON of RunTask overrides at 8192 characters (botocore ECS model, RunTask.overrides: "A total of
 # 8192 characters are allowed for overrides").
@@ -32,48 +32,6 @@ STAGE_MEMORY_MIB = 256
 # Default disk when a job gives resources but no disk: four times memory, ODM's usual intermediate footprint.
 DISK_PER_MEMORY = 4
 FAMILY_PREFIX = "odm-"
-HASH_CHARS = 12  # 48 bits: collisions are not a practical concern for a few thousand distinct bodies
-
-
-@dataclass(frozen=True)
-class JobRef:
-    """Who the job is: enough to name, tag and find its tasks."""
-
-    namespace: str
-    name: str
-    uid: str
-
-
-@dataclass(frozen=True)
-class TaskSize:
-    """Resolved resources of one attempt, in ECS units."""
-
-    cpu_units: int
-    memory_mib: int
-    gpus: int
-    disk_gib: int
-    sizing: Sizing | None = None  # set when derived from the dataset
-
-
-@dataclass
-class DesiredCapacity:
-    """Where the task runs and what must exist for it."""
-
-    kind: str  # fargate | existing | managed
-    cluster: str
-    strategy: list[dict[str, Any]]
-    provider: str
-    requests: dict[str, Any] = field(
-        default_factory=dict
-    )  # managed: launch template, group, provider requests
-
-
-@dataclass
-class DesiredJob:
-    family: str
-    task_definition: dict[str, Any]
-    capacity: DesiredCapacity
-    run_task: dict[str, Any]
 
 
 def resolve_size(spec: ODMJobSpec, images: int | None = None) -> TaskSize:
@@ -196,11 +154,6 @@ def task_definition(spec: ODMJobSpec, settings: Settings, size: TaskSize) -> dic
     return {"family": family, **body, "tags": resource_tags(settings, {})}
 
 
-def content_hash(body: Any) -> str:
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:HASH_CHARS]
-
-
 def overrides(
     spec: ODMJobSpec, job: JobRef, size: TaskSize | None = None, sm_cluster: str | None = None
 ) -> dict[str, Any]:
@@ -261,8 +214,6 @@ def capacity(spec: ODMJobSpec, settings: Settings, size: TaskSize) -> DesiredCap
         return DesiredCapacity(
             "existing", cluster, [{"capacityProvider": existing, "weight": 1, "base": 0}], existing
         )
-    from .capacity import managed_capacity  # the EC2 requests are long; they live in their own module
-
     return managed_capacity(spec, settings, size, cluster)
 
 
@@ -296,8 +247,6 @@ def run_task(
         ),
     }
     if cap.kind == "managed":
-        from .capacity import ONE_TASK_PER_INSTANCE
-
         request["placementConstraints"] = ONE_TASK_PER_INSTANCE
     if spec.capacity.type == "fargate":
         request["platformVersion"] = settings.fargate_platform_version
@@ -316,16 +265,6 @@ def client_token(uid: str, attempt: int) -> str:
     return f"{uid}-{attempt}"[:64]
 
 
-def tag_map(settings: Settings, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """Tags on everything the operator creates: the admin's, then ours (managed-by cannot be overridden)."""
-    return {**settings.tags, contract.TAG_MANAGED_BY: contract.MANAGED_BY_VALUE, **(extra or {})}
-
-
-def resource_tags(settings: Settings, extra: dict[str, str] | None = None) -> list[dict[str, str]]:
-    """The same tags as ECS takes them: a sorted list of {key, value}."""
-    return [{"key": k, "value": v} for k, v in sorted(tag_map(settings, extra).items())]
-
-
 def plan_job(
     spec: ODMJobSpec, settings: Settings, job: JobRef, attempt: int = 1, images: int | None = None
 ) -> DesiredJob:
@@ -335,10 +274,3 @@ def plan_job(
     cap = capacity(spec, settings, size)
     rt = run_task(spec, settings, job, attempt, td["family"], cap, size)
     return DesiredJob(td["family"], td, cap, rt)
-
-
-def fitting_types(spec: ODMJobSpec, size: TaskSize, families: list[str] | None = None) -> list[str]:
-    """The job's instance types, or the smallest that fit from the table (within the allowed families)."""
-    if spec.capacity.instance_types:
-        return list(spec.capacity.instance_types)
-    return instances.derive(size.cpu_units, size.memory_mib, size.gpus, spec.capacity.architecture, families)

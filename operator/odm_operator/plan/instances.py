@@ -19,6 +19,9 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from ..api.types import ODMJobSpec
+from .types import TaskSize
+
 # ECS registers less memory than the instance has (kernel, Docker, agent). The agent's own figure varies by type;
 # 4% plus 256 MiB covers the AL2023 ECS AMI with room to spare (measured registrations are 95-97% of nominal).
 MEMORY_RESERVE_FRACTION = 0.04
@@ -222,3 +225,10 @@ def problems(
 def unfit(names: list[str], cpu_units: int, memory_mib: int, gpus: int) -> list[str]:
     """The known types among ``names`` that cannot hold the task (types outside the table are not judged)."""
     return [n for n in names if n in BY_NAME and not BY_NAME[n].fits(cpu_units, memory_mib, gpus)]
+
+
+def fitting_types(spec: ODMJobSpec, size: TaskSize, families: list[str] | None = None) -> list[str]:
+    """The job's instance types, or the smallest that fit from the table (within the allowed families)."""
+    if spec.capacity.instance_types:
+        return list(spec.capacity.instance_types)
+    return derive(size.cpu_units, size.memory_mib, size.gpus, spec.capacity.architecture, families)

@@ -10,118 +10,32 @@ operator that dies in between adopts the task on restart (ListTasks by startedBy
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from .. import contract
 from ..api.types import ODMJobSpec
+from .attempts import RETRYABLE_REASONS, escalations, finish, is_retry
+from .decision import (
+    Action,
+    Adopt,
+    CollectOutputs,
+    Decision,
+    DeleteJob,
+    Emit,
+    Forget,
+    JobView,
+    Record,
+    Start,
+    Stop,
+    StopOwn,
+    Timing,
+    Watch,
+)
+from .launch import CAPACITY_BUSY_RETRY_SECONDS
 from .observed import ObservedTask
-from .outcome import Outcome, classify
+from .outcome import classify
 from .ownership import foreign
 from .status import FINISHED, STARTING_STATES, now_rfc3339, parse_time, settled, with_phase
-
-# Attempt reasons that count against backoffLimit (a retry of the same work on new capacity).
-RETRYABLE_REASONS = frozenset(
-    {
-        "SpotInterruption",
-        "TerminationNotice",
-        "InfrastructureHealth",
-        "CapacityUnavailable",
-        "TaskMissing",
-        "HostTerminated",
-        "ImagePullThrottled",
-    }
-)
-
-
-@dataclass(frozen=True)
-class Timing:
-    """Clock-related knobs. ``time_scale`` > 1 makes the operator's own durations (deadline, TTL, backoff) pass
-    faster, matching the sandbox's accelerated ECS agent; it is 1 against real AWS."""
-
-    backoff_seconds: float = 10.0
-    backoff_max_seconds: float = 300.0
-    time_scale: float = 1.0
-    provisioning_timeout_seconds: float = 1200.0
-
-
-@dataclass(frozen=True)
-class JobView:
-    namespace: str
-    name: str
-    uid: str
-    generation: int | None
-    spec: ODMJobSpec | None  # None when the spec is invalid
-    status: dict[str, Any]
-    errors: tuple[str, ...] = ()  # admission errors, "path: message"
-    policy_errors: tuple[str, ...] = ()  # what the admin's settings forbid, "path: message"
-    quota_wait: str | None = None  # why the namespace's concurrency quota holds this job back, if it does
-    config_errors: tuple[str, ...] = ()  # operator settings this job needs that are missing or malformed
-    creation: str | None = None
-
-
-@dataclass(frozen=True)
-class Start:
-    """Record attempt ``attempt`` as in flight (already in Decision.status), then ensure and RunTask."""
-
-    attempt: int
-
-
-@dataclass(frozen=True)
-class Adopt:
-    """Find the task of an in-flight attempt with ListTasks(startedBy) before running another."""
-
-    attempt: int
-
-
-@dataclass(frozen=True)
-class Stop:
-    cluster: str
-    task_arn: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class StopOwn:
-    """Stop whatever tasks ECS lists as started by this job (ListTasks by startedBy): used when status no longer
-    says which task is the job's, so the job does not leave its own task running as it fails."""
-
-    cluster: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class Watch:
-    cluster: str
-    task_arn: str
-
-
-@dataclass(frozen=True)
-class Forget:
-    task_arn: str
-
-
-@dataclass(frozen=True)
-class DeleteJob:
-    pass
-
-
-@dataclass(frozen=True)
-class CollectOutputs:
-    """List the output prefix once and put the products into status.outputs (in the same write)."""
-
-    output_uri: str
-
-
-Action = Start | Adopt | Stop | StopOwn | Watch | Forget | DeleteJob | CollectOutputs
-
-
-@dataclass
-class Decision:
-    status: dict[str, Any]
-    actions: list[Action] = field(default_factory=list)
-    requeue_after: float | None = None  # seconds of real time until something is due (backoff, deadline, TTL)
 
 
 def decide(job: JobView, observed: ObservedTask | None, now: datetime, timing: Timing) -> Decision:
@@ -138,6 +52,10 @@ def _decide(job: JobView, observed: ObservedTask | None, now: datetime, timing: 
     def phase(name: str, reason: str, message: str) -> dict[str, Any]:
         return with_phase(status, name, reason, message, stamp, job.generation)
 
+    if job.cluster and job.spec is not None:  # where its tasks run and log, shown from the first pass on
+        aws = status.setdefault("aws", {})
+        aws.setdefault("cluster", job.cluster)
+        aws.setdefault("logGroup", job.log_group)
     if status.get("phase") in FINISHED:
         return _finished(job, status, now, timing)
     if job.errors or job.spec is None:
@@ -180,7 +98,7 @@ def _decide(job: JobView, observed: ObservedTask | None, now: datetime, timing: 
                     Stop(cluster, active["taskArn"], _why(job, "activeDeadlineSeconds passed")),
                     Forget(active["taskArn"]),
                 ]
-                _finish_attempt(active, stamp, "DeadlineExceeded")
+                finish(active, stamp, "DeadlineExceeded")
             message = f"the job ran longer than activeDeadlineSeconds ({deadline}s); the task was stopped"
             return Decision(phase("Failed", "DeadlineExceeded", message), actions)
         deadline_in = remaining / timing.time_scale
@@ -247,7 +165,7 @@ def _suspend(
             Stop(cluster, active["taskArn"], _why(job, "spec.suspend set")),
             Forget(active["taskArn"]),
         ]
-        _finish_attempt(active, stamp, "Suspended", observed)
+        finish(active, stamp, "Suspended", observed)
     # Kubernetes Jobs reset startTime on resume: the deadline counts running time after the last resume.
     status.pop("startTime", None)
     message = "spec.suspend is true: no task runs until it is set to false"
@@ -265,8 +183,8 @@ def _next_attempt(
 ) -> Decision:
     stamp = now_rfc3339(now)
     attempts = status["attempts"]
-    retries = sum(1 for a in attempts if _is_retry(a, attempts, spec))
-    if latest and _is_retry(latest, attempts, spec):
+    retries = sum(1 for a in attempts if is_retry(a, attempts, spec))
+    if latest and is_retry(latest, attempts, spec):
         if retries > spec.backoff_limit:
             message = (
                 f"{len(attempts)} attempts failed for retryable reasons (last: {latest.get('reason')}: "
@@ -284,6 +202,8 @@ def _next_attempt(
     if job.quota_wait and (latest is None or latest.get("reason") == "Suspended"):
         waiting = with_phase(status, "Pending", "QuotaExceeded", job.quota_wait, stamp, job.generation)
         return Decision(waiting, requeue_after=deadline_in)
+    if job.capacity_busy:  # nothing written: the pass comes back once the provider exists
+        return Decision(status, requeue_after=CAPACITY_BUSY_RETRY_SECONDS)
     number = len(attempts) + 1
     attempts.append({"number": number})
     message = f"starting attempt {number}"
@@ -310,7 +230,7 @@ def _track(
     if not observed.stopped:
         waited = _waited(observed, now) * timing.time_scale
         if observed.last_status == "PROVISIONING" and waited > timing.provisioning_timeout_seconds:
-            _finish_attempt(active, stamp, "CapacityUnavailable", observed)
+            finish(active, stamp, "CapacityUnavailable", observed)
             active["stoppedReason"] = "no capacity within the provisioning timeout"
             message = (
                 f"the task waited {waited:.0f}s for capacity on {observed.capacity_provider or 'its provider'} "
@@ -341,13 +261,13 @@ def _track(
             requeue_after=deadline_in,
         )
     outcome = classify(observed, spec.input.s3_uri, spec.output.s3_uri, spec.capacity.spot)
-    _finish_attempt(active, stamp, outcome.reason, observed, outcome)
+    finish(active, stamp, outcome.reason, observed, outcome)
     forget: list[Action] = [Forget(observed.arn)]
     if outcome.kind == "succeeded":
         status["progress"] = {"percent": 100, "stage": "completed"}
         done = with_phase(status, "Succeeded", "Succeeded", outcome.message, stamp, job.generation)
         return Decision(done, [*forget, CollectOutputs(spec.output.s3_uri)])
-    if outcome.kind == "retryable" or _is_retry(active, status["attempts"], spec):
+    if outcome.kind == "retryable" or is_retry(active, status["attempts"], spec):
         decision = _next_attempt(job, spec, status, active, now, timing, deadline_in)
         decision.actions = forget + decision.actions
         if not decision.actions[1:] and decision.status.get("phase") not in FINISHED:
@@ -366,104 +286,6 @@ def _track(
     )
 
 
-def _is_retry(attempt: dict[str, Any], attempts: list[dict[str, Any]], spec: ODMJobSpec) -> bool:
-    """Whether an ended attempt is retried (and counts against backoffLimit): infrastructure and capacity
-    failures, and the first out-of-memory failure when retryPolicy.onOutOfMemory is escalate."""
-    reason = attempt.get("reason")
-    if reason in RETRYABLE_REASONS:
-        return True
-    if reason == "OutOfMemory" and spec.retry_policy.on_out_of_memory == "escalate":
-        first_oom = next((a for a in attempts if a.get("reason") == "OutOfMemory"), None)
-        return first_oom is attempt
-    return False
-
-
-def escalations(status: dict[str, Any]) -> int:
-    """How many memory steps up the next attempt runs with: one per out-of-memory attempt so far."""
-    return sum(1 for a in status.get("attempts", []) if a.get("reason") == "OutOfMemory")
-
-
-def _finish_attempt(
-    attempt: dict[str, Any],
-    stamp: str,
-    reason: str,
-    observed: ObservedTask | None = None,
-    outcome: Outcome | None = None,
-) -> None:
-    attempt["finishedAt"] = (observed.stopped_at if observed and observed.stopped_at else None) or stamp
-    attempt["reason"] = reason
-    if observed is not None:
-        if observed.stop_code:
-            attempt["stopCode"] = observed.stop_code
-        if observed.stopped_reason:
-            attempt["stoppedReason"] = observed.stopped_reason
-    if outcome is not None and outcome.exit_code is not None:
-        attempt["exitCode"] = outcome.exit_code
-
-
-def after_run_task(
-    status: dict[str, Any],
-    attempt: int,
-    task: ObservedTask,
-    now: datetime,
-    generation: int | None,
-    log_prefix: str,
-) -> dict[str, Any]:
-    """Status once RunTask (or adoption) gave the attempt its task: ARN and attempt in one patch."""
-    new = copy.deepcopy(status)
-    stamp = now_rfc3339(now)
-    entry = next(a for a in new["attempts"] if a["number"] == attempt)
-    entry["taskArn"] = task.arn
-    entry["startedAt"] = task.created_at or stamp
-    aws = new.setdefault("aws", {})
-    aws["taskArn"] = task.arn
-    aws["lastStatus"] = task.last_status
-    if task.task_definition_arn:
-        aws["taskDefinitionArn"] = task.task_definition_arn
-    if task.capacity_provider:
-        aws["capacityProvider"] = task.capacity_provider
-    aws["logStream"] = f"{log_prefix}/{contract.ODM}/{task.arn.rsplit('/', 1)[-1]}"
-    new.setdefault("startTime", entry["startedAt"])
-    message = f"attempt {attempt}: task {task.last_status}"
-    return with_phase(new, "Starting", "Starting", message, stamp, generation)
-
-
-def waiting_for_capacity(
-    status: dict[str, Any], attempt: int, message: str, now: datetime, generation: int | None = None
-) -> dict[str, Any]:
-    """The cluster cannot take the provider the job needs (ECS's 20 per cluster): the attempt did not happen (no
-    RunTask), so it is taken back and the job waits in Pending; the resync tries again, and the janitor frees idle
-    operator-managed providers after capacityGraceSeconds. Nothing is counted against backoffLimit."""
-    new = copy.deepcopy(status)
-    new["attempts"] = [a for a in new.get("attempts", []) if a.get("number") != attempt]
-    stamp = now_rfc3339(now)
-    return with_phase(new, "Pending", "CapacityProviderQuota", message, stamp, generation)
-
-
-def after_run_failure(
-    status: dict[str, Any],
-    attempt: int,
-    reason: str,
-    message: str,
-    retryable: bool,
-    now: datetime,
-    generation: int | None,
-) -> dict[str, Any]:
-    """Status when RunTask refused the attempt: retryable failures end the attempt (and a retry follows),
-    terminal ones fail the job."""
-    new = copy.deepcopy(status)
-    stamp = now_rfc3339(now)
-    entry = next(a for a in new["attempts"] if a["number"] == attempt)
-    entry["finishedAt"] = stamp
-    entry["reason"] = reason if not retryable or reason in RETRYABLE_REASONS else "CapacityUnavailable"
-    entry["stoppedReason"] = message
-    if retryable:
-        return with_phase(
-            new, "Starting", entry["reason"], f"attempt {attempt}: {message}; retrying", stamp, generation
-        )
-    return with_phase(new, "Failed", reason, message, stamp, generation)
-
-
 def _waited(observed: ObservedTask, now: datetime) -> float:
     """How long the task had been waiting when it was last seen so: a stale observation (AWS unreachable,
     throttled polls) does not count as time without capacity."""
@@ -479,3 +301,24 @@ def _why(job: JobView, what: str) -> str:
 def _soonest(*values: float | None) -> float | None:
     present = [v for v in values if v is not None]
     return min(present) if present else None
+
+
+__all__ = [
+    "RETRYABLE_REASONS",
+    "Action",
+    "Adopt",
+    "CollectOutputs",
+    "Decision",
+    "DeleteJob",
+    "Emit",
+    "Forget",
+    "JobView",
+    "Record",
+    "Start",
+    "Stop",
+    "StopOwn",
+    "Timing",
+    "Watch",
+    "decide",
+    "escalations",
+]

@@ -19,7 +19,10 @@ import copy
 from datetime import UTC, datetime
 from typing import Any
 
-FINISHED = frozenset({"Succeeded", "Failed", "Cancelled"})
+from ..api.types import FINISHED_PHASES
+
+# The phases a job never leaves: one definition, the API types' (api/types.py).
+FINISHED = FINISHED_PHASES
 # lastStatus values before a container runs: the job is Starting until the task reaches RUNNING.
 STARTING_STATES = frozenset({"PROVISIONING", "PENDING", "ACTIVATING"})
 # Phases in which the operator still works towards the job's end: kstatus's Reconciling.

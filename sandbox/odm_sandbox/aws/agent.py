@@ -3,7 +3,7 @@
 moto stores tasks but never runs them: a task stays RUNNING (or advances one step per DescribeTasks), only its
 first container exists, nothing has an exit code, and RunTask on an empty capacity provider fails. The agent
 owns the lifecycle instead (moto's ``ecs::task`` state transitions are set to manual by the sandbox): it
-scales capacity providers out (capacity.py), moves each task PROVISIONING -> PENDING -> ACTIVATING -> RUNNING
+scales capacity providers out (managed_scaling.py), moves each task PROVISIONING -> PENDING -> ACTIVATING -> RUNNING
 -> DEACTIVATING -> STOPPING -> DEPROVISIONING -> STOPPED with the timestamps, ``version`` and stop codes ECS
 reports, and runs the three containers with ODM's semantics (odm_run.py, staging.py): stage-in lists the input
 prefix, odm writes its stage lines to CloudWatch Logs and may run out of memory, stage-out uploads the
@@ -31,9 +31,9 @@ from moto.ec2.models import ec2_backends
 from odm_operator import contract
 
 from . import odm_log, odm_products, odm_remote, odm_run, staging
-from .capacity import CapacityManager
 from .clock import SimClock
 from .log_sink import LogSink
+from .managed_scaling import CapacityManager
 from .task_run import FARGATE_PROVIDERS, TaskRun
 from .timings import Timings
 

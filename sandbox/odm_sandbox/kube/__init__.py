@@ -1,7 +1,7 @@
 """A Kubernetes API server emulator, faithful enough for kopf, the kubernetes client and kubectl 1.35.
 
-The sandbox and the end-to-end tests run the operator against it instead of a cluster. It is built on kmock's
-`KubernetesEmulator` (the HTTP handler), with what a real apiserver adds on top: resourceVersions, status
+The sandbox and the end-to-end tests run the operator against it instead of a cluster. An aiohttp handler
+(frontend.py; kmock was dropped, see there) in front of what a real apiserver does: resourceVersions, status
 subresources, finalizers, CRD schemas (pruning, defaulting, validation, CEL rules), watches that resume,
 tables, discovery and OpenAPI. Usage::
 

@@ -126,7 +126,6 @@ class KubeEmulator:
     async def astart(self) -> KubeEmulator:
         self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
-        await self.api.frontend.__aenter__()
         self._web_server = aiohttp.web.Server(self.api.frontend, access_log=None)
         self._site_server = await self._loop.create_server(self._web_server, self.host, self.port)
         self.port = self._site_server.sockets[0].getsockname()[1]
@@ -145,7 +144,6 @@ class KubeEmulator:
                 conn.force_close()
         await self._web_server.shutdown(SHUTDOWN_TIMEOUT)
         await self._site_server.wait_closed()
-        await self.api.frontend.__aexit__(None, None, None)
         self._site_server = None
 
     async def __aenter__(self) -> KubeEmulator:
@@ -252,6 +250,6 @@ class KubeEmulator:
         return list(self.api.unexpected_errors)
 
     @property
-    def kmock(self) -> Any:
-        """The underlying kmock handler: its DSL can override responses, its request log can be asserted."""
-        return self.api.frontend
+    def requests(self) -> list[Any]:
+        """The last requests the emulator answered (frontend.py), oldest first: for debugging a failing test."""
+        return list(self.api.frontend.requests)

@@ -2,7 +2,7 @@
 
 Tests of the operator's error handling need the API to fail the way a real one does under load or during an
 upgrade: a 409 on a status patch, a 500 on a create, a 429 with Retry-After, a watch stream that drops.
-kmock's own reactions replace the response *after* the emulator stored the write, which would turn "the write
+A reaction that replaced the response *after* the emulator stored the write (what kmock's did), which would turn "the write
 failed" into "the write happened and the client thinks it failed"; here the check runs before any state
 change. Rules match by verb/resource/subresource/namespace/name, fire for the next N matches or with a
 probability, and draw from a seedable random generator so that a failing run can be replayed.

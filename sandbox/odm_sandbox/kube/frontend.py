@@ -1,24 +1,21 @@
-"""The HTTP-facing handler: kmock's `KubernetesEmulator`, parsing requests and passing them to `ApiServer`.
+"""The HTTP-facing handler: parses each request once and passes it to `ApiServer`.
 
-Keeping kmock as the handler keeps its request log and its DSL available to tests (`emulator.kmock['get
-/version'] << {...}` still overrides a response before any state changes). What kmock does not do well enough
-for a real API server is replaced here: its path parser fails on `/api/v1/namespaces`, it parses every body
-twice, and it keeps every request forever while re-filtering the whole log on each new request (200 objects
-took 70 s), so the log is trimmed to the last few hundred requests.
+kmock (0.8) was the handler until issue 15, and was dropped: it was reached through its private modules
+(`kmock._internal`: apps, enums, parsing, rendering), its path parser failed on `/api/v1/namespaces`, it parsed
+every body twice and re-filtered its whole request log on every request (200 objects took 70 s), so only its
+response-override DSL was left in use, by one test. What the emulator needs from a handler is this file: an
+aiohttp `Server` callable, a request parsed once (path, body, JSON), and a short request log for debugging.
+Failures a test wants are injected before any state change by faults.py, which kmock's reactions could not do.
 """
 
 from __future__ import annotations
 
+import collections
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import aiohttp.web
-import attrs
-import kmock
-from kmock._internal import apps, enums, parsing, rendering
-
-from .store import Store
 
 if TYPE_CHECKING:
     from .server import ApiServer
@@ -67,68 +64,35 @@ class K8sPath:
         )
 
 
-@attrs.define(kw_only=True)
-class KmockFrontend(kmock.KubernetesEmulator):
-    """kmock's handler, with every request that no test reaction claims passed to the `ApiServer`.
+@dataclass(frozen=True)
+class Request:
+    """One request as the API server reads it: the aiohttp request, its body, and the body as text and JSON."""
 
-    Requests are parsed here rather than by kmock (whose path parser fails on `/api/v1/namespaces`), into
-    kmock's own `Request` with the Kubernetes fields filled in, so kmock's filters work on them.
-    """
+    raw_request: aiohttp.web.BaseRequest
+    body: bytes
+    text: str
+    data: Any  # the body parsed as JSON when it is JSON, else None
 
-    api: ApiServer
-    history_limit: int = 200
 
-    def __attrs_post_init__(self) -> None:
-        pass  # no stateless fallbacks: ApiServer answers everything a test reaction does not
+class Frontend:
+    """The aiohttp handler: every request is parsed once and answered by the `ApiServer`."""
+
+    def __init__(self, api: ApiServer, history_limit: int = 200):
+        self.api = api
+        self.requests: collections.deque[Request] = collections.deque(maxlen=history_limit)  # the last few
 
     async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
         body = await raw_request.read()
-        request = self._parse(raw_request, body)
-        self._requests.append(request)
-        if len(self._requests) > 2 * self.history_limit:
-            del self._requests[: -self.history_limit]
-        if self._payloads:
-            try:
-                return await apps.RawHandler._handle(self, request)
-            except NotImplementedError:
-                pass  # no reaction matched: serve it as the API server
-            except rendering.StreamingError as exc:
-                return exc.args[0]
+        request = _parse(raw_request, body)
+        self.requests.append(request)
         return await self.api.handle(request)
 
-    def _parse(self, raw: aiohttp.web.BaseRequest, body: bytes) -> rendering.Request:
-        text = body.decode("utf-8", errors="replace")
-        data = None
-        if body and "json" in (raw.headers.get("Content-Type") or "application/json"):
-            try:
-                data = json.loads(body)
-            except ValueError:
-                data = None
-        k8s = K8sPath.parse(raw.path)
-        query = dict(raw.query)
-        action = resource = None
-        if k8s is not None and k8s.plural is not None:
-            resource = kmock.resource(k8s.group, k8s.version, k8s.plural)
-            parsed = parsing.ParsedPath(k8s.group, k8s.version, k8s.plural, k8s.namespace, k8s.name)
-            action = parsing.guess_k8s(parsed, enums.method(raw.method), query)
-        return rendering.Request(
-            id=len(self._requests),
-            raw_request=raw,
-            url=raw.url,
-            method=raw.method,
-            params=query,
-            headers=dict(raw.headers),
-            cookies=dict(raw.cookies),
-            body=body,
-            text=text,
-            data=data,
-            action=action,
-            resource=resource,
-            namespace=k8s.namespace if k8s else None,
-            name=k8s.name if k8s else None,
-            subresource=(k8s.subresource or None) if k8s else None,
-        )
 
-    @property
-    def objects(self) -> Store:  # type: ignore[override]
-        return self.api.store
+def _parse(raw: aiohttp.web.BaseRequest, body: bytes) -> Request:
+    data = None
+    if body and "json" in (raw.headers.get("Content-Type") or "application/json"):
+        try:
+            data = json.loads(body)
+        except ValueError:
+            data = None
+    return Request(raw, body, body.decode("utf-8", errors="replace"), data)

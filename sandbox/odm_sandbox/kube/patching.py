@@ -9,10 +9,13 @@ server refuses strategic merge on a custom resource (415), because it has no Go 
 from __future__ import annotations
 
 import copy
+from types import MappingProxyType
 from typing import Any
 
+import jsonpatch
+import jsonpointer
+
 from . import errors
-from .cel import cel_equal  # JSON equality: 1 == 1.0 but true != 1, as Go's jsonpatch compares
 
 MERGE = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
@@ -69,118 +72,40 @@ def strategic_merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
-def _unescape(token: str) -> str:
-    return token.replace("~1", "/").replace("~0", "~")
+class _ApiServerTest(jsonpatch.TestOperation):
+    """`test` as the apiserver's JSON patch library (evanphx/json-patch) does it: a path that does not exist
+    equals `null`. Otherwise the library's own, which already compares as JSON does (1 == 1.0, true != 1)."""
+
+    def apply(self, obj: Any) -> Any:
+        try:
+            self.pointer.resolve(obj)
+        except jsonpointer.JsonPointerException:
+            if self.operation.get("value") is None:
+                return obj
+        return super().apply(obj)
 
 
-def _split(pointer: str) -> list[str]:
-    if pointer == "":
-        return []
-    if not pointer.startswith("/"):
-        raise PatchFailed(f"JSON pointer must start with '/': {pointer!r}")
-    return [_unescape(t) for t in pointer[1:].split("/")]
-
-
-def _parent(doc: Any, pointer: str) -> tuple[Any, str]:
-    tokens = _split(pointer)
-    if not tokens:
-        raise PatchFailed("cannot operate on the document root")
-    node = doc
-    for token in tokens[:-1]:
-        node = _child(node, token, pointer)
-    return node, tokens[-1]
-
-
-def _child(node: Any, token: str, pointer: str) -> Any:
-    if isinstance(node, dict):
-        if token not in node:
-            raise PatchFailed(f"doc is missing path: {pointer!r}")
-        return node[token]
-    if isinstance(node, list):
-        index = _index(token, len(node), pointer)
-        return node[index]
-    raise PatchFailed(f"doc is missing path: {pointer!r}")
-
-
-def _index(token: str, length: int, pointer: str, *, allow_end: bool = False) -> int:
-    if token == "-" and allow_end:
-        return length
-    if not token.isdigit() or (token != "0" and token.startswith("0")):
-        raise PatchFailed(f"invalid array index {token!r} in {pointer!r}")
-    index = int(token)
-    if index > length or (index == length and not allow_end):
-        raise PatchFailed(f"index out of range: {pointer!r}")
-    return index
-
-
-def _get(doc: Any, pointer: str) -> Any:
-    node = doc
-    for token in _split(pointer):
-        node = _child(node, token, pointer)
-    return node
-
-
-def _add(doc: Any, pointer: str, value: Any) -> Any:
-    if pointer == "":
-        return value
-    parent, token = _parent(doc, pointer)
-    if isinstance(parent, dict):
-        parent[token] = value
-    elif isinstance(parent, list):
-        parent.insert(_index(token, len(parent), pointer, allow_end=True), value)
-    else:
-        raise PatchFailed(f"doc is missing path: {pointer!r}")
-    return doc
-
-
-def _remove(doc: Any, pointer: str) -> Any:
-    parent, token = _parent(doc, pointer)
-    if isinstance(parent, dict):
-        if token not in parent:
-            raise PatchFailed(f"unable to remove nonexistent key: {token}: missing value")
-        return parent.pop(token)
-    if isinstance(parent, list):
-        return parent.pop(_index(token, len(parent), pointer))
-    raise PatchFailed(f"doc is missing path: {pointer!r}")
+class _ApiServerPatch(jsonpatch.JsonPatch):
+    operations = MappingProxyType({**jsonpatch.JsonPatch.operations, "test": _ApiServerTest})
 
 
 def json_patch(target: Any, ops: Any) -> Any:
-    """RFC 6902 on a deep copy; raises `PatchFailed` on a failed `test` or an impossible operation."""
-    if not isinstance(ops, list):
+    """RFC 6902 on a deep copy (the maintained `jsonpatch` library); raises `PatchFailed` on a failed `test` or an
+    impossible operation (422), a bad request for a malformed patch (400)."""
+    if not isinstance(ops, list) or not all(isinstance(op, dict) for op in ops):
         raise errors.bad_request("json: cannot unmarshal object into Go value of type jsonpatch.Patch")
-    doc = copy.deepcopy(target)
-    for op in ops:
-        if not isinstance(op, dict) or "op" not in op:
-            raise errors.bad_request(f"invalid JSON patch operation: {op!r}")
-        kind, path = op["op"], op.get("path", "")
-        if kind == "add":
-            doc = _add(doc, path, copy.deepcopy(op.get("value")))
-        elif kind == "remove":
-            _remove(doc, path)
-        elif kind == "replace":
-            _get(doc, path)  # must exist
-            if path == "":
-                doc = copy.deepcopy(op.get("value"))
-            else:
-                _remove(doc, path)
-                doc = _add(doc, path, copy.deepcopy(op.get("value")))
-        elif kind == "move":
-            value = _remove(doc, op["from"])
-            doc = _add(doc, path, value)
-        elif kind == "copy":
-            doc = _add(doc, path, copy.deepcopy(_get(doc, op["from"])))
-        elif kind == "test":
-            try:
-                actual = _get(doc, path)
-            except PatchFailed:
-                actual = None
-                if op.get("value") is not None:
-                    raise PatchFailed(f"testing value {path} failed: test failed") from None
-            if not cel_equal(actual, op.get("value")):
-                raise PatchFailed(f"testing value {path} failed: test failed")
-        else:
-            raise errors.bad_request(f"Unexpected kind: {kind}")
-    return doc
+    try:
+        return _ApiServerPatch(ops).apply(target)
+    except jsonpatch.InvalidJsonPatch as exc:  # an unknown op, a missing member: checked before the others
+        raise errors.bad_request(f"invalid JSON patch: {exc}") from exc
+    except (
+        jsonpatch.JsonPatchException,
+        jsonpointer.JsonPointerException,
+        KeyError,
+        IndexError,
+        TypeError,
+    ) as exc:
+        raise PatchFailed(f"the patch cannot apply: {exc}") from exc
 
 
 def apply_patch(target: dict[str, Any] | None, applied: dict[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,14 @@ silently dropped; defaults appear in what handlers see. So the emulator does the
 
 `StructuralSchema` is built once per CRD version; CEL rules are compiled then, so an unsupported rule or a
 non-structural schema (e.g. `$ref`) is refused when the CRD is loaded, as a real server refuses such a CRD.
+
+Why not `jsonschema` for the validation part (issue 15's question): pruning, defaulting and dropping nulls are
+not JSON Schema and stay here whatever validates; they walk the object with the schema, and the validation
+happens in the same walk. What clients and tests read is the apiserver's field errors (`spec.resources.cpu:
+Invalid value: "string": ...`, `Unsupported value`, `Required value`, one per field, in kube-openapi's wording
+and order), which jsonschema's errors (JSON Schema keywords, its own messages, any order) would have to be
+mapped back to, keyword by keyword: the mapping would be about as long as the checks it replaces, for a second
+walk of every object. `jsonschema` stays a test dependency, where tests/chart uses it on real JSON Schema.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """HTTP routing: from a request to discovery, OpenAPI, a read, a write or a watch.
 
-`ApiServer` is what answers every request that a test's kmock reaction does not claim (see frontend.py). It
+`ApiServer` answers every request the handler (frontend.py) parsed. It
 maps the URL to a resource and a verb the way the apiserver's RequestInfo does, runs fault injection before
 anything else, and renders objects, lists, Tables and Status errors with the apiserver's content types.
 """
@@ -16,13 +16,12 @@ from typing import Any
 
 import aiohttp.web
 import yaml
-from kmock._internal import rendering
 
 from . import discovery, errors, openapi, protobuf, selectors
 from .crud import IGNORE, STRICT, WARN, Crud, WriteOptions
 from .errors import ApiError
 from .faults import Faults
-from .frontend import K8sPath, KmockFrontend
+from .frontend import Frontend, K8sPath, Request
 from .resources import Registry, Resource
 from .store import Store
 from .tables import TableConvertor
@@ -104,7 +103,7 @@ class ApiServer:
         self.store = store
         self.faults = faults
         self.crud = Crud(registry, store, seed=seed, enforce_namespaces=enforce_namespaces)
-        self.frontend = KmockFrontend(api=self, history_limit=history_limit)
+        self.frontend = Frontend(self, history_limit)
         self.address = "127.0.0.1:0"
         # Write requests by (plural, namespace, name, subresource, verb), whether or not they changed anything:
         # benchmarks count the writes each object cost (a create has no name in its URL, so its name is "").
@@ -113,9 +112,8 @@ class ApiServer:
         self._openapi_cache: dict[Any, Any] = {}
         self._tables: dict[int, TableConvertor] = {}
 
-    async def handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
-        raw = request._raw_request
-        assert raw is not None
+    async def handle(self, request: Request) -> aiohttp.web.StreamResponse:
+        raw = request.raw_request
         try:
             return await self._route(request, raw)
         except ApiError as exc:
@@ -127,9 +125,7 @@ class ApiServer:
 
     # --- routing -----------------------------------------------------------------------------------------
 
-    async def _route(
-        self, request: rendering.Request, raw: aiohttp.web.BaseRequest
-    ) -> aiohttp.web.StreamResponse:
+    async def _route(self, request: Request, raw: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
         path = raw.path.rstrip("/") or "/"
         method = raw.method
         accept = raw.headers.get("Accept", "")
@@ -161,7 +157,7 @@ class ApiServer:
         return await self._resource_request(request, raw, method, k8s)
 
     async def _resource_request(
-        self, request: rendering.Request, raw: aiohttp.web.BaseRequest, method: str, k8s: K8sPath
+        self, request: Request, raw: aiohttp.web.BaseRequest, method: str, k8s: K8sPath
     ) -> aiohttp.web.StreamResponse:
         namespace, plural, name, sub = k8s.namespace, k8s.plural, k8s.name, k8s.subresource
         assert plural is not None
@@ -346,7 +342,7 @@ class ApiServer:
         )
 
     @staticmethod
-    def _body(request: rendering.Request, raw: aiohttp.web.BaseRequest, optional: bool = False) -> Any:
+    def _body(request: Request, raw: aiohttp.web.BaseRequest, optional: bool = False) -> Any:
         content_type = (raw.headers.get("Content-Type") or JSON).split(";")[0].strip().lower()
         if not request.body:
             if optional:

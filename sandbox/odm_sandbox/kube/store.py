@@ -4,7 +4,7 @@ Like etcd behind a real apiserver, every change gets the next resourceVersion an
 a watch can resume from any resourceVersion still in the log, and gets 410 Gone once it has been compacted
 away. Objects are never mutated in place once stored (every write stores a new dict), so events and list
 snapshots can share them without copying. Lookups are by dict, so 1000s of objects with frequent patches cost
-O(1) per write (kmock's own store re-scans its request history on every request).
+O(1) per write (kmock's store, used before, re-scanned its request history on every request).
 
 All methods run on the server's event loop thread; nothing here is thread-safe on purpose.
 """

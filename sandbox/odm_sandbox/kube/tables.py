@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import datetime
 import json
-import re
 from typing import Any
+
+from jsonpath_ng import Child, Fields, Index, JSONPath, Root
+from jsonpath_ng import parse as parse_json_path
 
 from . import meta
 from .resources import Resource
@@ -35,44 +37,44 @@ AGE_COLUMN = {
     "jsonPath": ".metadata.creationTimestamp",
 }
 
-_PATH_TOKEN = re.compile(r"\.([A-Za-z0-9_\-$]+)|\[(\d+)\]|\['([^']*)'\]|\[\"([^\"]*)\"\]")
-
 
 class JsonPathError(ValueError):
     pass
 
 
-def compile_json_path(path: str) -> list[str | int]:
-    """Parse the simple JSON paths the apiserver allows in printer columns: `.a.b`, `.a[0]`, `.a['b.c']`."""
+def compile_json_path(path: str) -> JSONPath:
+    """The simple JSON paths the apiserver allows in printer columns (`.a.b`, `.a[0]`, `.a['b.c']`), parsed by the
+    maintained jsonpath-ng; what the apiserver refuses there (wildcards, slices, filters, unions, recursive descent,
+    negative indices) is refused too. Compiled once per table: a lookup costs ~11 us against ~0.2 us by hand
+    (measured), which is a few milliseconds for a `kubectl get` of a thousand jobs."""
     text = path.strip()
     if text.startswith("{") and text.endswith("}"):
         text = text[1:-1]
-    steps: list[str | int] = []
-    pos = 0
-    while pos < len(text):
-        m = _PATH_TOKEN.match(text, pos)
-        if not m:
-            raise JsonPathError(f"unsupported JSON path {path!r} (only simple paths are allowed)")
-        if m.group(1) is not None:
-            steps.append(m.group(1))
-        elif m.group(2) is not None:
-            steps.append(int(m.group(2)))
-        else:
-            steps.append(m.group(3) if m.group(3) is not None else m.group(4))
-        pos = m.end()
-    return steps
+    try:
+        expression = parse_json_path("$" + text)
+    except Exception as exc:  # jsonpath-ng's lexer and parser errors share no base class but Exception
+        raise JsonPathError(f"unsupported JSON path {path!r}: {exc}") from exc
+    if not text or not _simple(expression):
+        raise JsonPathError(f"unsupported JSON path {path!r} (only simple paths are allowed)")
+    return expression
 
 
-def resolve(obj: Any, steps: list[str | int]) -> Any:
-    node = obj
-    for step in steps:
-        if isinstance(step, int):
-            if not isinstance(node, list) or step >= len(node):
-                return None
-        elif not isinstance(node, dict) or step not in node:
-            return None
-        node = node[step]
-    return node
+def _simple(node: JSONPath) -> bool:
+    if isinstance(node, Root):
+        return True
+    if isinstance(node, Child):
+        return _simple(node.left) and _simple(node.right)
+    if isinstance(node, Fields):
+        return len(node.fields) == 1 and node.fields[0] != "*"
+    if isinstance(node, Index):
+        return len(node.indices) == 1 and node.indices[0] >= 0
+    return False
+
+
+def resolve(obj: Any, expression: JSONPath) -> Any:
+    """The value at the path, or None where the object has none."""
+    found = expression.find(obj)
+    return found[0].value if found else None
 
 
 def human_duration(seconds: float) -> str:
@@ -143,7 +145,7 @@ class TableConvertor:
         if resource.custom:
             columns = resource.printer_columns or [AGE_COLUMN]
             self.columns = [dict(NAME_COLUMN)]
-            self.paths: list[list[str | int]] = []
+            self.paths: list[JSONPath] = []
             for col in columns:
                 self.columns.append(
                     {

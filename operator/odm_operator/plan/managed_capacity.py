@@ -8,15 +8,14 @@ zero and ECS managed scaling grows it when tasks wait in PROVISIONING.
 from __future__ import annotations
 
 import base64
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .. import contract
 from ..api.types import ODMJobSpec
 from ..api.validation import EC2_BASE_DISK_GIB, MAX_DISK_GIB
 from ..settings import Settings
-
-if TYPE_CHECKING:
-    from .desired import DesiredCapacity, TaskSize
+from .instances import fitting_types
+from .tags import content_hash, resource_tags
+from .types import DesiredCapacity, TaskSize
 
 AMI_PARAMETERS = {
     ("x86_64", False): "/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id",
@@ -72,12 +71,10 @@ def user_data(cluster: str, gpu: bool) -> str:
 
 
 def managed_capacity(spec: ODMJobSpec, settings: Settings, size: TaskSize, cluster: str) -> DesiredCapacity:
-    from .desired import DesiredCapacity, content_hash, fitting_types, resource_tags
-
     types = fitting_types(spec, size, settings.allowed_instance_families)
     gpu = size.gpus > 0
     # What needs a distinct Auto Scaling group or launch template, and nothing else: a job's maxInstances raises
-    # the shared group's MaxSize (aws/capacity.py) instead of making a provider of its own (ECS allows 20 per
+    # the shared group's MaxSize (aws/capacity_providers.py) instead of making a provider of its own (ECS allows 20 per
     # cluster, FARGATE and FARGATE_SPOT included).
     band = disk_band(size.disk_gib)
     identity = {
@@ -176,4 +173,4 @@ def managed_capacity(spec: ODMJobSpec, settings: Settings, size: TaskSize, clust
     return DesiredCapacity("managed", cluster, strategy, name, requests)
 
 
-__all__ = ["ami_parameter", "managed_capacity", "user_data", "contract"]
+__all__ = ["ONE_TASK_PER_INSTANCE", "ami_parameter", "disk_band", "managed_capacity", "user_data"]

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from .plan.status import now_rfc3339
+from ..plan.status import now_rfc3339
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ Jobs never poll AWS themselves. They register their task here and read the last 
 the number of DescribeTasks calls per interval is ceil(active tasks / 100) per cluster, whatever the number of
 jobs. A task is first observed from RunTask's own response, so a new task needs no extra describe call.
 
-With ``tracking: events`` (event_consumer.py) ECS's own state change events are applied as they come
+With ``tracking: events`` (ecs_events.py) ECS's own state change events are applied as they come
 (``apply_events``), and DescribeTasks runs only as a sweep every ``sweep_interval`` (events lost, tasks never heard
 of) and for a watched task not yet observed at all. Between sweeps the poll still reads ODM's progress for the
 tasks it knows, from the logs, without an ECS call. Both paths keep a task's state from going backwards
@@ -20,13 +20,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from . import contract, metrics
-from .aws.ecs import DESCRIBE_BATCH
-from .aws.errors import AwsCallError
-from .plan.observed import ObservedTask, from_describe, missing
-from .plan.progress import Progress, advance, from_containers
-from .plan.status import now_rfc3339
-from .plan.task_events import observe, supersedes
+from .. import contract, metrics
+from ..aws.ecs import DESCRIBE_BATCH
+from ..aws.errors import AwsCallError
+from ..plan.observed import ObservedTask, from_describe, missing
+from ..plan.progress import Progress, advance, from_containers
+from ..plan.status import now_rfc3339
+from ..plan.task_events import observe, supersedes
 
 # (streams, start in epoch ms) -> (stream, timestamp ms, message) of ODM's stage lines
 LogReader = Callable[[list[str], int], list[tuple[str, int, str]]]
@@ -67,7 +67,7 @@ class Tracker:
         self._sweep_interval = sweep_interval
         self._clock = clock
         self._next_sweep = 0.0
-        # Whether the event stream is flowing (event_consumer.py): then a known task without news is as it was,
+        # Whether the event stream is flowing (ecs_events.py): then a known task without news is as it was,
         # and its observation counts as fresh (a stale one must not count as time waiting for capacity).
         self.events_alive: Callable[[], bool] = lambda: False
         self._stop = threading.Event()

@@ -19,8 +19,8 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from .aws.capacity import CapacityGateway
-from .aws.errors import AwsCallError
+from ..aws.capacity_providers import CapacityGateway
+from ..aws.errors import AwsCallError
 
 log = logging.getLogger(__name__)
 

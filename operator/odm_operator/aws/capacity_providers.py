@@ -17,7 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from .. import contract
 from .ecs import EcsGateway, aws_call
-from .errors import AwsCallError
+from .errors import PROVIDER_QUOTA, AwsCallError, is_not_found
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ MANAGED_PREFIX = "odm-"
 MAX_PROVIDERS_PER_CLUSTER = 20
 # The code of the error a pass gets when the cluster has no room for another provider: the job waits (the janitor
 # deletes idle providers after capacityGraceSeconds) rather than failing.
-QUOTA_FULL = "CapacityProviderQuota"
+QUOTA_FULL = PROVIDER_QUOTA
 
 
 class ProviderQuotaFull(AwsCallError):
@@ -119,6 +119,10 @@ class CapacityGateway:
         self._max_size[name] = wanted
         log.info("Raised the Auto Scaling group's MaxSize name=%s max=%d", name, wanted)
 
+    def creating(self) -> bool:
+        """Whether any pass is creating a provider right now (then ``busy`` is worth asking)."""
+        return bool(self._creating)
+
     def busy(self, cluster: str, name: str) -> bool:
         """Another pass is ensuring this provider right now (a pass needing it would only wait for that one)."""
         return (cluster, name) not in self._ready and name in self._creating
@@ -141,7 +145,7 @@ class CapacityGateway:
             self.ec2.describe_launch_templates(LaunchTemplateNames=[name])
             return False
         except ClientError as exc:
-            if "NotFound" not in str(exc.response.get("Error", {}).get("Code", "")):
+            if not is_not_found(exc):
                 raise AwsCallError("DescribeLaunchTemplates", exc) from exc
         except BotoCoreError as exc:
             raise AwsCallError("DescribeLaunchTemplates", exc) from exc
@@ -252,7 +256,7 @@ class CapacityGateway:
                         AutoScalingGroupName=name, MinSize=0, MaxSize=0, DesiredCapacity=0
                     )
                 except ClientError as exc:
-                    if "not found" not in str(exc).lower():
+                    if not is_not_found(exc):
                         raise
             with aws_call("DeleteCapacityProvider"):
                 self.ecs.client.delete_capacity_provider(capacityProvider=name)
@@ -260,12 +264,12 @@ class CapacityGateway:
                 try:
                     self.autoscaling.delete_auto_scaling_group(AutoScalingGroupName=name, ForceDelete=True)
                 except ClientError as exc:
-                    if "not found" not in str(exc).lower():
+                    if not is_not_found(exc):
                         raise
             try:
                 self.ec2.delete_launch_template(LaunchTemplateName=name)
             except ClientError as exc:
-                if "NotFound" not in str(exc.response.get("Error", {}).get("Code", "")):
+                if not is_not_found(exc):
                     raise AwsCallError("DeleteLaunchTemplate", exc) from exc
         log.info("Deleted capacity provider, group and launch template name=%s", name)
         return True

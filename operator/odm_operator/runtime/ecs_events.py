@@ -20,10 +20,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from . import contract
-from .aws.errors import AwsCallError
-from .aws.events import LONG_POLL_SECONDS, TaskEventsGateway
-from .plan.task_events import EventError, cluster_arn, decode
+from .. import contract
+from ..aws.errors import AwsCallError
+from ..aws.events import LONG_POLL_SECONDS, TaskEventsGateway
+from ..plan.task_events import EventError, cluster_arn, decode
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""The operator's Kubernetes writes: status merge patches, its finalizer, Events, and TTL deletion.
+"""The runtime's Kubernetes writes: status merge patches, its finalizer, Events, and TTL deletion.
 
 The operator writes status itself (not through kopf's end-of-handler patch) because an attempt must be recorded
 *before* RunTask is called; kopf would only write it after the handler returned.
@@ -13,26 +13,15 @@ from typing import Any
 import kubernetes
 from kubernetes.client.rest import ApiException
 
-from . import API_GROUP, API_VERSION, KIND, PLURAL
+from .. import API_GROUP, API_VERSION, KIND, PLURAL
 
 log = logging.getLogger(__name__)
-
-
-def api_client() -> kubernetes.client.ApiClient:
-    """In-cluster credentials when running in a pod, else the kubeconfig ($KUBECONFIG or ~/.kube/config)."""
-    configuration = kubernetes.client.Configuration()
-    try:
-        kubernetes.config.load_incluster_config(client_configuration=configuration)
-    except kubernetes.config.ConfigException:
-        kubernetes.config.load_kube_config(client_configuration=configuration)
-    return kubernetes.client.ApiClient(configuration)
 
 
 class KubeWriter:
     def __init__(self, client: kubernetes.client.ApiClient):
         self.custom = kubernetes.client.CustomObjectsApi(client)
         self.core = kubernetes.client.CoreV1Api(client)
-        self.writes = 0
 
     def event(
         self, body: dict[str, Any], kind: str, reason: str, message: str, at: str | None = None
@@ -76,7 +65,6 @@ class KubeWriter:
     def patch_status(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any] | None:
         """Merge-patch ``status``; returns the updated object, or None when the object is gone."""
         try:
-            self.writes += 1
             return self.custom.patch_namespaced_custom_object_status(
                 API_GROUP, API_VERSION, namespace, PLURAL, name, {"status": patch}
             )
@@ -112,7 +100,6 @@ class KubeWriter:
                 raise
 
     def _patch(self, meta: dict[str, Any], patch: list[dict[str, Any]]) -> dict[str, Any]:
-        self.writes += 1
         return self.custom.patch_namespaced_custom_object(
             API_GROUP,
             API_VERSION,
